@@ -1,0 +1,89 @@
+"""App wiring: settings in, Connexion app out. One `add_api` per served document."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from connexion import AsyncApp
+from connexion.exceptions import ProblemException
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
+from starlette.exceptions import HTTPException
+
+from . import specbuild
+from .errors import ApiError
+from .settings import Settings
+from .store.db import make_engine, make_session_factory
+from .store.unit_of_work import use_immediate_transactions_on_sqlite
+from .web import errors
+from .web.context import Services
+from .web.middleware import RequestGuard
+from .web.validation import validator_map
+
+log = logging.getLogger("tmfserver")
+
+# Each served document and the handler modules its operationIds resolve to.
+APIS: dict[str, tuple[str, ...]] = {
+    "TMF652": ("tmfserver.api.resource_order", "tmfserver.api.cancel_resource_order"),
+    "TMF663": ("tmfserver.api.shopping_cart",),
+}
+
+
+def handler_name(operation_id: str) -> str:
+    """`listResourceOrder` → `list_resource_order`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation_id).lower()
+
+
+class ModuleResolver(Resolver):
+    """Resolves an operationId to the same-named snake_case function in one of the document's modules.
+
+    Both documents define `registerListener`, so resolution is per document, never one flat namespace.
+    """
+
+    def __init__(self, module_names: tuple[str, ...]) -> None:
+        self.modules: list[ModuleType] = [importlib.import_module(m) for m in module_names]
+        super().__init__(function_resolver=self._function)
+
+    def _function(self, operation_id: str) -> Callable:
+        name = handler_name(operation_id)
+        for module in self.modules:
+            function = getattr(module, name, None)
+            if callable(function):
+                return function
+        raise ImportError(f"no handler {name} for operationId {operation_id}")
+
+
+def create_app(settings: Settings | None = None) -> AsyncApp:
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
+    use_immediate_transactions_on_sqlite(engine)
+    services = Services(settings, engine, make_session_factory(engine))
+
+    app = AsyncApp(__name__)
+    documents: list[Path] = []
+    for name, modules in APIS.items():
+        document = specbuild.served_document_path(name)
+        documents.append(document)
+        app.add_api(
+            document,
+            resolver=ModuleResolver(modules),
+            resolver_error=501,
+            validate_responses=settings.validate_responses,
+            strict_validation=False,  # TMF630 attribute filters are query parameters the documents omit
+            validator_map=validator_map(settings.max_json_depth),
+            swagger_ui_options=SwaggerUIOptions(swagger_ui=True),
+        )
+    app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
+    app.add_error_handler(ApiError, errors.api_error)
+    app.add_error_handler(ProblemException, errors.problem)
+    app.add_error_handler(HTTPException, errors.http_exception_handler(errors.AllowedMethods(documents)))
+    app.add_error_handler(404, errors.not_found)
+    app.add_error_handler(Exception, errors.unexpected)
+    app.services = services  # for tests and the CLI
+    return app

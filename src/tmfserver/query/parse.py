@@ -1,0 +1,137 @@
+"""TMF630 query string → a `Query` value (conditions, fields, sort, paging). Pure: no SQL here.
+
+Grammar of a filter parameter name: a dotted path, optionally ending in `.<op>` with op one of
+eq, ne, gt, gte, lt, lte, regex; any other last segment is part of the path. The TMF630 operator forms
+`attr>=v`, `attr<=v`, `attr>v`, `attr<v` and `attr!=v` are accepted too. `attr=v1,v2` means OR; several
+conditions mean AND.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import re2
+
+from .values import canonical_instant, parse_number, strip_quotes
+
+OPERATORS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "regex"})
+ORDERING = frozenset({"gt", "gte", "lt", "lte"})
+RESERVED = frozenset({"fields", "sort", "offset", "limit"})
+MAX_PATH_SEGMENTS = 12
+_SYMBOLIC = (("!", "ne"), (">", "gte"), ("<", "lte"))
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a client's bad pattern is a 400, not a server log line
+
+
+class QueryError(ValueError):
+    """A malformed query: answered with 400."""
+
+
+Path = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Condition:
+    path: Path
+    op: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Query:
+    conditions: tuple[Condition, ...] = ()
+    fields: tuple[Path, ...] | None = None  # None: every attribute
+    sort: tuple[tuple[Path, bool], ...] = ()  # (path, descending)
+    offset: int = 0
+    limit: int = 100
+    limit_given: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    default_limit: int = 100
+    max_limit: int = 1000
+    max_conditions: int = 20
+    max_regex_length: int = 200
+
+
+def split_path(name: str) -> Path:
+    segments = tuple(name.split("."))
+    if any(not s for s in segments):
+        raise QueryError(f"'{name}' is not a valid attribute path (empty segment)")
+    if len(segments) > MAX_PATH_SEGMENTS:
+        raise QueryError(f"'{name}' is nested deeper than {MAX_PATH_SEGMENTS} levels")
+    return segments
+
+
+def parse_condition(name: str, raw_value: str, limits: QueryLimits) -> Condition:
+    op = "eq"
+    for symbol, symbolic_op in _SYMBOLIC:
+        if name.endswith(symbol):  # attr!=v, attr>=v, attr<=v arrive as name 'attr!' / 'attr>' / 'attr<'
+            name, op = name[:-1], symbolic_op
+            break
+    else:
+        if raw_value == "" and (">" in name or "<" in name):  # attr>v / attr<v (no '=' at all)
+            symbol = ">" if ">" in name else "<"
+            name, _, raw_value = name.partition(symbol)
+            op = "gt" if symbol == ">" else "lt"
+    path = split_path(name)
+    if op == "eq" and len(path) > 1 and path[-1] in OPERATORS:
+        path, op = path[:-1], path[-1]
+    if op == "regex":
+        values = (strip_quotes(raw_value),)
+        pattern = values[0]
+        if len(pattern) > limits.max_regex_length:
+            raise QueryError(f"regex for '{name}' is longer than {limits.max_regex_length} characters")
+        try:
+            re2.compile(pattern, options=_RE2_OPTIONS)
+        except re2.error as exc:
+            raise QueryError(f"'{pattern}' is not a valid regular expression: {exc}") from None
+        return Condition(path, op, values)
+    values = tuple(strip_quotes(v) for v in raw_value.split(","))
+    if op in ORDERING:
+        for value in values:
+            if parse_number(value) is None and canonical_instant(value) is None:
+                raise QueryError(f"'{'.'.join(path)}.{op}' needs a number or a date-time, not '{value}'")
+    return Condition(path, op, values)
+
+
+def _non_negative_int(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise QueryError(f"'{name}' must be an integer, not '{value}'") from None
+    if number < 0:
+        raise QueryError(f"'{name}' must not be negative")
+    return number
+
+
+def parse_query(pairs: Iterable[tuple[str, str]], limits: QueryLimits | None = None) -> Query:
+    limits = limits or QueryLimits()
+    conditions: list[Condition] = []
+    fields: tuple[Path, ...] | None = None
+    sort: tuple[tuple[Path, bool], ...] = ()
+    offset, limit, limit_given = 0, limits.default_limit, False
+    for name, value in pairs:
+        if name == "fields":
+            names = [f.strip() for f in value.split(",") if f.strip()]
+            fields = () if names == ["none"] else tuple(split_path(n) for n in names)
+        elif name == "sort":
+            keys = []
+            for key in (k.strip() for k in value.split(",")):
+                if not key:
+                    continue
+                descending = key.startswith("-")
+                keys.append((split_path(key.lstrip("+-")), descending))
+            sort = tuple(keys)
+        elif name == "offset":
+            offset = _non_negative_int(name, value)
+        elif name == "limit":
+            # Over the maximum is clamped (documented), not refused: a client asking for "all" gets a page.
+            limit, limit_given = min(_non_negative_int(name, value), limits.max_limit), True
+        else:
+            conditions.append(parse_condition(name, value, limits))
+    if len(conditions) > limits.max_conditions:
+        raise QueryError(f"at most {limits.max_conditions} filter conditions are allowed")
+    return Query(tuple(conditions), fields, sort, offset, limit, limit_given)

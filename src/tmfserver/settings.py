@@ -1,0 +1,50 @@
+"""The one typed settings object. Nothing else in the project reads os.environ.
+
+`HOST`, `PORT` and `DATABASE_URL` keep their conventional names; every other setting is `TMF_<NAME>`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from ipaddress import ip_network
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TMF_", extra="ignore", frozen=True)
+
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("HOST", "TMF_HOST"))
+    port: int = Field(8080, validation_alias=AliasChoices("PORT", "TMF_PORT"))
+    database_url: str = Field(
+        "sqlite:///./var/tmfserver.db",
+        validation_alias=AliasChoices("DATABASE_URL", "TMF_DATABASE_URL"),
+    )
+
+    # Public base URL for href/Location (e.g. https://api.example.com). Empty: derived per request.
+    public_base_url: str = ""
+    # Peers whose X-Forwarded-Proto/-Host are believed (comma-separated addresses or networks).
+    trusted_proxies: str = "127.0.0.1,::1"
+
+    default_limit: int = 100
+    max_limit: int = 1000
+    max_body_bytes: int = 1_000_000
+    max_query_length: int = 4096
+    max_filter_conditions: int = 20
+    max_regex_length: int = 200
+    max_json_depth: int = 32
+
+    cart_lifetime_days: int = 30
+
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+
+    validate_responses: bool = False
+    log_level: str = "INFO"
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple:
+        return tuple(
+            ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()
+        )

@@ -1,0 +1,137 @@
+"""SQLAlchemy models.
+
+Every TMF resource is stored the same way (see README "Storage"): the full JSON document in `doc`, a few
+promoted columns (id, state, dates, @type) for the hottest filters and for the default order, and one row per
+leaf value in `search_value` so that any attribute, nested or inside arrays, can be filtered in SQL with an
+index on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# JSON on SQLite, JSONB on PostgreSQL.
+Document = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+PrimaryKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ResourceMixin:
+    """Columns shared by every stored TMF resource."""
+
+    pk: Mapped[int] = mapped_column(PrimaryKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str | None] = mapped_column("type", String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    doc: Mapped[dict] = mapped_column(Document)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    # Maps a top-level document attribute to (column attribute name, kind). kind "text" compares strings,
+    # "time" holds the canonical UTC instant (see query.values.canonical_instant).
+    promoted: dict[str, tuple[str, str]] = {"id": ("id", "text"), "@type": ("type", "text")}
+    # Name used in search_value.resource_type.
+    resource_type: str = ""
+
+
+class ResourceOrder(ResourceMixin, Base):
+    __tablename__ = "resource_order"
+    resource_type = "resourceOrder"
+    state: Mapped[str | None] = mapped_column(String(40), index=True)
+    order_date: Mapped[str | None] = mapped_column(String(32), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    promoted = {
+        **ResourceMixin.promoted,
+        "state": ("state", "text"),
+        "orderDate": ("order_date", "time"),
+        "externalId": ("external_id", "text"),
+    }
+
+
+class CancelResourceOrder(ResourceMixin, Base):
+    __tablename__ = "cancel_resource_order"
+    resource_type = "cancelResourceOrder"
+    state: Mapped[str | None] = mapped_column(String(40), index=True)
+    resource_order_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Set while a cancellation waits for its requestedCancellationDate (canonical instant).
+    due_at: Mapped[str | None] = mapped_column(String(32), index=True)
+    promoted = {**ResourceMixin.promoted, "state": ("state", "text")}
+
+
+class ShoppingCart(ResourceMixin, Base):
+    __tablename__ = "shopping_cart"
+    resource_type = "shoppingCart"
+    promoted = {**ResourceMixin.promoted}
+
+
+class SearchValue(Base):
+    """One leaf of a stored document: `path` is the dotted path with array indices removed
+    (`orderItem.state`), so a filter on it matches a resource where any element matches."""
+
+    __tablename__ = "search_value"
+    pk: Mapped[int] = mapped_column(PrimaryKey, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(40))
+    resource_pk: Mapped[int] = mapped_column(BigInteger)
+    path: Mapped[str] = mapped_column(Text)
+    v_text: Mapped[str | None] = mapped_column(Text)
+    v_num: Mapped[float | None] = mapped_column(Float)
+    v_time: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("ix_search_value_text", "resource_type", "path", "v_text", "resource_pk"),
+        Index("ix_search_value_num", "resource_type", "path", "v_num", "resource_pk"),
+        Index("ix_search_value_time", "resource_type", "path", "v_time", "resource_pk"),
+        Index("ix_search_value_owner", "resource_type", "resource_pk"),
+    )
+
+
+class StateHistory(Base):
+    """Every state change of an order, an order item or a cancel request (lifecycle audit trail)."""
+
+    __tablename__ = "state_history"
+    pk: Mapped[int] = mapped_column(PrimaryKey, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(40))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(40))
+    to_state: Mapped[str] = mapped_column(String(40))
+    cause: Mapped[str] = mapped_column(String(40))
+    changed_at: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_state_history_resource", "resource_type", "resource_id", "pk"),)
+
+
+RESOURCE_MODELS: tuple[type[ResourceMixin], ...] = (
+    ResourceOrder,
+    CancelResourceOrder,
+    ShoppingCart,
+)
+
+__all__ = [
+    "RESOURCE_MODELS",
+    "Base",
+    "CancelResourceOrder",
+    "ResourceMixin",
+    "ResourceOrder",
+    "SearchValue",
+    "ShoppingCart",
+    "StateHistory",
+]

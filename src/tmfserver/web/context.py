@@ -1,0 +1,61 @@
+"""What a request handler needs from the running app, and how it gets the request's own facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import ip_address
+from urllib.parse import parse_qsl
+
+from connexion import request
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import BadRequest
+from ..settings import Settings
+
+SCOPE_KEY = "tmfserver.services"
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def services() -> Services:
+    return request.scope[SCOPE_KEY]
+
+
+def query_pairs() -> list[tuple[str, str]]:
+    """The raw query string as ordered (name, value) pairs: TMF630 filters are not in the documents."""
+    raw = request.scope.get("query_string", b"")
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise BadRequest("the query string is not valid UTF-8") from None
+
+
+def _trusted_peer(settings: Settings) -> bool:
+    client = request.scope.get("client")
+    if not client:
+        return False
+    try:
+        address = ip_address(client[0])
+    except ValueError:
+        return False
+    return any(address in network for network in settings.trusted_proxy_networks)
+
+
+def base_url() -> str:
+    """Scheme and authority for absolute hrefs: the configured public URL, else this request's."""
+    settings = services().settings
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    headers = request.headers
+    scheme = request.url.scheme
+    host = headers.get("host") or f"{settings.host}:{settings.port}"
+    if _trusted_peer(settings):
+        scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip() or scheme
+        host = headers.get("x-forwarded-host", host).split(",")[0].strip() or host
+    return f"{scheme}://{host}"

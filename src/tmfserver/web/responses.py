@@ -1,0 +1,49 @@
+"""Shaping handler results into HTTP responses: created/retrieved/listed, with the TMF headers."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from connexion import request
+
+from ..query.projection import project
+from ..services.resources import Page, Stored
+
+
+def etag(stored: Stored) -> str:
+    return f'"{stored.version}"'
+
+
+def created(stored: Stored) -> tuple[dict, int, dict[str, str]]:
+    return stored.document, 201, {"Location": stored.document["href"], "ETag": etag(stored)}
+
+
+def one(stored: Stored, fields: Any = None, status: int = 200) -> tuple[dict, int, dict[str, str]]:
+    return project(stored.document, fields), status, {"ETag": etag(stored)}
+
+
+def _page_link(offset: int, limit: int) -> str:
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
+    pairs += [("offset", str(offset)), ("limit", str(limit))]
+    return f"<{request.url.path}?{urlencode(pairs)}>"
+
+
+def page(result: Page) -> tuple[list[dict], int, dict[str, str]]:
+    """200 with X-Total-Count, X-Result-Count and RFC 8288 Link (first/prev/next/last)."""
+    query = result.query
+    headers = {
+        "X-Total-Count": str(result.total),
+        "X-Result-Count": str(len(result.documents)),
+    }
+    if query.limit > 0:
+        links = [f'{_page_link(0, query.limit)}; rel="first"']
+        if query.offset > 0:
+            previous = max(query.offset - query.limit, 0)
+            links.append(f'{_page_link(previous, query.limit)}; rel="prev"')
+        if query.offset + query.limit < result.total:
+            links.append(f'{_page_link(query.offset + query.limit, query.limit)}; rel="next"')
+        last = max((result.total - 1) // query.limit * query.limit, 0)
+        links.append(f'{_page_link(last, query.limit)}; rel="last"')
+        headers["Link"] = ", ".join(links)
+    return result.documents, 200, headers
