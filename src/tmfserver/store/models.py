@@ -15,10 +15,12 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -119,6 +121,68 @@ class StateHistory(Base):
     __table_args__ = (Index("ix_state_history_resource", "resource_type", "resource_id", "pk"),)
 
 
+class Subscription(Base):
+    """A `/hub` registration: events of `api` matching `query` are POSTed to `callback`."""
+
+    __tablename__ = "subscription"
+    pk: Mapped[int] = mapped_column(PrimaryKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    api: Mapped[str] = mapped_column(String(20), index=True)
+    callback: Mapped[str] = mapped_column(Text)
+    query: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxEvent(Base):
+    """An event, written in the same transaction as the change that caused it (transactional outbox)."""
+
+    __tablename__ = "outbox_event"
+    pk: Mapped[int] = mapped_column(PrimaryKey, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    api: Mapped[str] = mapped_column(String(20))
+    event_type: Mapped[str] = mapped_column(String(100))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(Document)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Delivery(Base):
+    """One event to one subscriber: pending → delivered, or dead after the retry budget is spent."""
+
+    __tablename__ = "delivery"
+    pk: Mapped[int] = mapped_column(PrimaryKey, primary_key=True, autoincrement=True)
+    event_pk: Mapped[int] = mapped_column(ForeignKey("outbox_event.pk", ondelete="CASCADE"))
+    subscription_pk: Mapped[int] = mapped_column(BigInteger)
+    callback: Mapped[str] = mapped_column(Text)
+    # Deliveries of one resource to one subscriber go out in event order.
+    ordering_key: Mapped[str] = mapped_column(String(140))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)  # epoch seconds
+    lease_until: Mapped[float | None] = mapped_column(Float)
+    first_attempt_at: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_delivery_due", "state", "next_attempt_at"),
+        Index("ix_delivery_ordering", "ordering_key", "state", "pk"),
+    )
+
+
+class InboxEvent(Base):
+    """An event received on a `/listener/*` endpoint; a repeated eventId is accepted idempotently."""
+
+    __tablename__ = "inbox_event"
+    pk: Mapped[int] = mapped_column(PrimaryKey, primary_key=True, autoincrement=True)
+    api: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[dict] = mapped_column(Document)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("api", "event_id", name="uq_inbox_event_api_event_id"),)
+
+
 RESOURCE_MODELS: tuple[type[ResourceMixin], ...] = (
     ResourceOrder,
     CancelResourceOrder,
@@ -134,4 +198,8 @@ __all__ = [
     "SearchValue",
     "ShoppingCart",
     "StateHistory",
+    "Subscription",
+    "OutboxEvent",
+    "Delivery",
+    "InboxEvent",
 ]

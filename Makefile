@@ -1,0 +1,78 @@
+# Front door for humans and CI. `make run` serves on SQLite; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_DIR := build/node
+NEWMAN := $(NODE_DIR)/node_modules/.bin/newman
+NEWMAN_VERSION := 6.2.2
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: setup openapi migrate run serve-prod test test-sqlite test-postgresql ctk fuzz lint bench bench-query bench-events clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Fetch the pinned official documents, check their sha256, apply openapi/patches, validate.
+openapi: setup
+	$(BIN)/tmfserver openapi
+
+migrate: setup
+	$(BIN)/tmfserver migrate
+
+## Serve on http://$${HOST:-127.0.0.1}:$${PORT:-8080} (SQLite under ./var unless DATABASE_URL says otherwise).
+run: openapi
+	$(BIN)/tmfserver serve
+
+## Production-style: N worker processes (WORKERS=2) on DATABASE_URL.
+serve-prod: openapi
+	$(BIN)/tmfserver serve --workers $${WORKERS:-2}
+
+lint: setup
+	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/ruff format --check src tests migrations bench
+
+test-sqlite: openapi
+	$(BIN)/pytest --db=sqlite
+
+## PostgreSQL run: fails when CI=true and the server is unreachable, otherwise says so and skips.
+test-postgresql: openapi
+	@if $(BIN)/python -c "import sqlalchemy as s; s.create_engine('$(PG_URL)').connect().close()" 2>/dev/null; then \
+		TMF_TEST_PG_URL='$(PG_URL)' $(BIN)/pytest --db=postgresql; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "ERROR: PostgreSQL is not reachable at $(PG_URL) (CI=true requires it)"; exit 1; \
+	else \
+		echo "NOTE: PostgreSQL is not reachable at $(PG_URL): PostgreSQL tests NOT run"; \
+	fi
+
+$(NEWMAN):
+	mkdir -p $(NODE_DIR)
+	cd $(NODE_DIR) && npm install --silent --no-audit --no-fund newman@$(NEWMAN_VERSION) >/dev/null
+
+## TM Forum's conformance kits (official TMF663, ours for TMF652) with newman against a live server.
+ctk: openapi $(NEWMAN)
+	NEWMAN=$(abspath $(NEWMAN)) $(BIN)/python -m tests.conformance.ctk_run
+
+test: lint test-sqlite test-postgresql ctk
+
+## Long Schemathesis run (FUZZ_SECONDS per API).
+fuzz: openapi
+	TMF_FUZZ_SECONDS=$${FUZZ_SECONDS:-300} $(BIN)/pytest tests/conformance/test_schemathesis.py -p no:randomly
+
+bench: openapi
+	$(BIN)/python bench/http_bench.py
+
+bench-query: openapi
+	$(BIN)/python bench/query_bench.py
+
+bench-events: openapi
+	$(BIN)/python bench/events_bench.py
+
+clean:
+	rm -rf build var .hypothesis .schemathesis

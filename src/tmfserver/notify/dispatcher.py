@@ -1,0 +1,133 @@
+"""Delivers outbox events to subscribers: at-least-once, with backoff, dead-lettering and a lease per attempt.
+
+One loop claims due deliveries (store/outbox.claim_due) and hands each to a thread pool, so a slow or
+dead subscriber ties up one worker for at most the timeout and never delays the others. Time comes from
+an injectable clock so retry timing is testable without sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..store import outbox
+from ..store.unit_of_work import unit_of_work
+from .callbacks import UnsafeCallback, check_callback
+
+log = logging.getLogger("tmfserver.dispatcher")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 1.0
+    cap_seconds: float = 300.0
+    max_attempts: int = 12
+    max_age_seconds: float = 24 * 3600.0
+
+    def next_attempt(self, attempts_done: int, first_attempt_at: float, now: float, jitter: float) -> float | None:
+        """When to try again after `attempts_done` failures, or None when the budget is spent.
+
+        Exponential backoff with "equal jitter": half the step is fixed, half random (`jitter` in [0, 1)).
+        """
+        if attempts_done >= self.max_attempts or now - first_attempt_at >= self.max_age_seconds:
+            return None
+        step = min(self.cap_seconds, self.base_seconds * 2 ** (attempts_done - 1))
+        return now + step / 2 + step / 2 * jitter
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        policy: RetryPolicy | None = None,
+        timeout_seconds: float = 5.0,
+        allow_private: bool = False,
+        workers: int = 8,
+        batch: int = 50,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.policy = policy or RetryPolicy()
+        self.timeout = timeout_seconds
+        self.allow_private = allow_private
+        self.batch = batch
+        self.clock = clock
+        self.jitter = jitter
+        self.client = httpx.Client(timeout=timeout_seconds, transport=transport, follow_redirects=False)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tmf-deliver")
+        self.in_flight: set[Future] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- one pass -------------------------------------------------------------------------------------
+    def claim(self) -> list[outbox.ClaimedDelivery]:
+        # The lease outlives the HTTP timeout so a live attempt is never claimed twice.
+        with unit_of_work(self.sessions, write=True) as uow:
+            return outbox.claim_due(uow.session, self.clock(), self.timeout * 3 + 5, self.batch)
+
+    def deliver(self, delivery: outbox.ClaimedDelivery) -> bool:
+        error = None
+        try:
+            # Re-checked at delivery time: DNS may have changed since registration.
+            check_callback(delivery.callback, allow_private=self.allow_private)
+            response = self.client.post(delivery.callback, json=delivery.payload)
+            if response.status_code >= 300:
+                error = f"HTTP {response.status_code}"
+        except UnsafeCallback as exc:
+            error = str(exc)
+        except httpx.HTTPError as exc:
+            error = f"{exc.__class__.__name__}: {exc}"
+        with unit_of_work(self.sessions, write=True) as uow:
+            if error is None:
+                outbox.record_success(uow.session, delivery.pk)
+                return True
+            now = self.clock()
+            first = delivery.first_attempt_at or now
+            retry_at = self.policy.next_attempt(delivery.attempts + 1, first, now, self.jitter())
+            outbox.record_failure(uow.session, delivery.pk, error, retry_at)
+        log.warning("delivery %s to %s failed: %s", delivery.pk, delivery.callback, error)
+        return False
+
+    def run_once(self) -> int:
+        """Claim and deliver synchronously (used by tests and `tmfserver dispatch --once`)."""
+        claimed = self.claim()
+        for future in [self.pool.submit(self.deliver, d) for d in claimed]:
+            future.result()
+        return len(claimed)
+
+    # --- background loop ------------------------------------------------------------------------------
+    def _loop(self, idle_seconds: float) -> None:
+        while not self._stop.is_set():
+            self.in_flight = {f for f in self.in_flight if not f.done()}
+            claimed: list = []
+            try:
+                if len(self.in_flight) < self.batch:
+                    claimed = self.claim()
+                    for delivery in claimed:
+                        self.in_flight.add(self.pool.submit(self.deliver, delivery))
+            except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+                log.exception("dispatcher pass failed")
+            if not claimed:
+                self._stop.wait(idle_seconds)
+
+    def start(self, idle_seconds: float = 0.2) -> None:
+        self._thread = threading.Thread(target=self._loop, args=(idle_seconds,), name="tmf-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.pool.shutdown(wait=True, cancel_futures=False)
+        self.client.close()

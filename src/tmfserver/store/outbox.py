@@ -1,0 +1,146 @@
+"""Transactional outbox: events and their per-subscriber deliveries, written in the caller's transaction.
+
+Fan-out happens at write time: each event gets one `delivery` row per subscription of its API whose query
+matches, so what a subscriber receives is decided when the change commits, and a crash between commit and
+delivery loses nothing. Dispatchers claim due deliveries with a lease (`FOR UPDATE SKIP LOCKED` on
+PostgreSQL; SQLite write transactions are exclusive), so several dispatcher processes never deliver the
+same attempt concurrently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl
+
+from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from ..query.match import matches
+from ..query.parse import Query, QueryError, parse_query
+from .models import Delivery, OutboxEvent, Subscription
+
+
+def parse_subscription_query(raw: str | None) -> Query:
+    """A hub `query` is a TMF630 query string (a leading `?` is tolerated). QueryError if malformed."""
+    text = (raw or "").strip().lstrip("?")
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    except ValueError as exc:
+        raise QueryError(f"'{raw}' is not a query string: {exc}") from None
+    return parse_query([(k.strip(), v.strip()) for k, v in pairs])
+
+
+def publish(session: Session, api: str, resource_id: str, envelope: dict, now: float) -> None:
+    result = session.execute(
+        insert(OutboxEvent).returning(OutboxEvent.pk),
+        [
+            {
+                "event_id": envelope["eventId"],
+                "api": api,
+                "event_type": envelope["eventType"],
+                "resource_id": resource_id,
+                "payload": envelope,
+                "created_at": datetime.now(UTC),
+            }
+        ],
+    )
+    event_pk = result.scalar_one()
+    rows = []
+    for subscription in session.scalars(select(Subscription).where(Subscription.api == api)):
+        try:
+            wanted = matches(envelope, parse_subscription_query(subscription.query))
+        except QueryError:  # validated at registration; never let one bad row block the write
+            wanted = False
+        if wanted:
+            rows.append(
+                {
+                    "event_pk": event_pk,
+                    "subscription_pk": subscription.pk,
+                    "callback": subscription.callback,
+                    "ordering_key": f"{subscription.pk}:{resource_id}",
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                }
+            )
+    if rows:
+        session.execute(insert(Delivery), rows)
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    pk: int
+    callback: str
+    payload: dict
+    attempts: int
+    first_attempt_at: float | None
+
+
+def claim_due(session: Session, now: float, lease_seconds: float, batch: int) -> list[ClaimedDelivery]:
+    """Lease up to `batch` due deliveries, each the oldest undelivered one of its (subscriber, resource)."""
+    earlier = aliased(Delivery)
+    blocked = exists().where(
+        and_(
+            earlier.ordering_key == Delivery.ordering_key,
+            earlier.state == "pending",
+            earlier.pk < Delivery.pk,
+        )
+    )
+    statement = (
+        select(Delivery, OutboxEvent.payload)
+        .join(OutboxEvent, OutboxEvent.pk == Delivery.event_pk)
+        .where(
+            Delivery.state == "pending",
+            Delivery.next_attempt_at <= now,
+            (Delivery.lease_until.is_(None)) | (Delivery.lease_until <= now),
+            ~blocked,
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.pk)
+        .limit(batch)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(of=Delivery, skip_locked=True)
+    claimed = []
+    for delivery, payload in session.execute(statement):
+        delivery.lease_until = now + lease_seconds
+        if delivery.first_attempt_at is None:
+            delivery.first_attempt_at = now
+        claimed.append(
+            ClaimedDelivery(delivery.pk, delivery.callback, payload, delivery.attempts, delivery.first_attempt_at)
+        )
+    session.flush()
+    return claimed
+
+
+def record_success(session: Session, pk: int) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.pk == pk)
+        .values(state="delivered", attempts=Delivery.attempts + 1, lease_until=None, last_error=None)
+    )
+
+
+def record_failure(session: Session, pk: int, error: str, next_attempt_at: float | None) -> None:
+    """`next_attempt_at` None: the retry budget is spent, the delivery is dead-lettered."""
+    values = {"attempts": Delivery.attempts + 1, "lease_until": None, "last_error": error[:2000]}
+    if next_attempt_at is None:
+        values["state"] = "dead"
+    else:
+        values["next_attempt_at"] = next_attempt_at
+    session.execute(update(Delivery).where(Delivery.pk == pk).values(**values))
+
+
+def dead_letters(session: Session, limit: int = 100) -> list[Delivery]:
+    return list(session.scalars(select(Delivery).where(Delivery.state == "dead").order_by(Delivery.pk).limit(limit)))
+
+
+def replay(session: Session, now: float, pks: list[int] | None = None) -> int:
+    """Put dead deliveries (all, or the given ones) back in the queue with a fresh retry budget."""
+    statement = update(Delivery).where(Delivery.state == "dead")
+    if pks:
+        statement = statement.where(Delivery.pk.in_(pks))
+    result = session.execute(
+        statement.values(state="pending", next_attempt_at=now, first_attempt_at=None, attempts=0, lease_until=None)
+    )
+    return result.rowcount or 0
