@@ -63,7 +63,7 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     try:
         with admin.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "not there"
+    except Exception as exc:
         message = f"PostgreSQL is not reachable at {base}: {exc.__class__.__name__}: {exc}"
         if os.environ.get("CI") == "true":
             pytest.exit(message, returncode=3)
@@ -87,15 +87,17 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         validate_responses=True,
         public_base_url="",
+        callback_allow_private=True,
+        background_workers=False,  # tests drive the dispatcher and scheduler themselves
     )
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings):  # noqa: ANN201 - connexion AsyncApp
+def app(settings: Settings):
     return create_app(settings)
 
 
-def _empty_tables(app) -> None:  # noqa: ANN001
+def _empty_tables(app) -> None:
     tables = [t for t in reversed(Base.metadata.sorted_tables)]
     with app.services.engine.begin() as connection:
         for table in tables:
@@ -103,7 +105,7 @@ def _empty_tables(app) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001, ANN201 - starlette TestClient on an empty database
+def client(app):
     _empty_tables(app)
     with app.test_client() as test_client:
         yield test_client

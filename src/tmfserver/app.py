@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from . import specbuild
 from .errors import ApiError
+from .services.background import BackgroundWork
 from .settings import Settings
 from .store.db import make_engine, make_session_factory
 from .store.unit_of_work import use_immediate_transactions_on_sqlite
@@ -30,8 +32,13 @@ log = logging.getLogger("tmfserver")
 
 # Each served document and the handler modules its operationIds resolve to.
 APIS: dict[str, tuple[str, ...]] = {
-    "TMF652": ("tmfserver.api.resource_order", "tmfserver.api.cancel_resource_order"),
-    "TMF663": ("tmfserver.api.shopping_cart",),
+    "TMF652": (
+        "tmfserver.api.resource_order",
+        "tmfserver.api.cancel_resource_order",
+        "tmfserver.api.hub",
+        "tmfserver.api.listener",
+    ),
+    "TMF663": ("tmfserver.api.shopping_cart", "tmfserver.api.hub", "tmfserver.api.listener"),
 }
 
 
@@ -65,7 +72,19 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     use_immediate_transactions_on_sqlite(engine)
     services = Services(settings, engine, make_session_factory(engine))
 
-    app = AsyncApp(__name__)
+    @asynccontextmanager
+    async def lifespan(_app: object) -> AsyncIterator[None]:
+        work = BackgroundWork(services) if settings.background_workers else None
+        if work:
+            work.start()
+        try:
+            yield
+        finally:
+            if work:
+                work.stop()
+            engine.dispose()
+
+    app = AsyncApp(__name__, lifespan=lifespan)
     documents: list[Path] = []
     for name, modules in APIS.items():
         document = specbuild.served_document_path(name)

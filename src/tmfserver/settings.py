@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     db_pool_size: int = 5
     db_max_overflow: int = 10
 
+    # Notifications
+    callback_allow_private: bool = False  # permit loopback/private callback addresses (tests, local demos)
+    delivery_timeout_seconds: float = 5.0
+    delivery_max_attempts: int = 12
+    delivery_max_age_seconds: float = 86400.0
+    delivery_backoff_base_seconds: float = 1.0
+    delivery_backoff_cap_seconds: float = 300.0
+    # Run the event dispatcher and the cancellation scheduler inside each server process.
+    background_workers: bool = True
+
     validate_responses: bool = False
     log_level: str = "INFO"
 

@@ -305,6 +305,8 @@ def apply_order_update(
 
     # Rule 3: a final order only accepts appended notes.
     if old_state in TERMINAL_ORDER_STATES:
+        if result["state"] != old_state:
+            raise InvalidTransition(ORDER_ENTITY, None, old_state, result["state"])
         _check_only_notes_appended({**old, "state": old_state}, result)
         return result, []
 

@@ -32,7 +32,9 @@ class RetryPolicy:
     max_attempts: int = 12
     max_age_seconds: float = 24 * 3600.0
 
-    def next_attempt(self, attempts_done: int, first_attempt_at: float, now: float, jitter: float) -> float | None:
+    def next_attempt(
+        self, attempts_done: int, first_attempt_at: float, now: float, jitter: float
+    ) -> float | None:
         """When to try again after `attempts_done` failures, or None when the budget is spent.
 
         Exponential backoff with "equal jitter": half the step is fixed, half random (`jitter` in [0, 1)).
@@ -116,13 +118,15 @@ class Dispatcher:
                     claimed = self.claim()
                     for delivery in claimed:
                         self.in_flight.add(self.pool.submit(self.deliver, delivery))
-            except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+            except Exception:
                 log.exception("dispatcher pass failed")
             if not claimed:
                 self._stop.wait(idle_seconds)
 
     def start(self, idle_seconds: float = 0.2) -> None:
-        self._thread = threading.Thread(target=self._loop, args=(idle_seconds,), name="tmf-dispatcher", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, args=(idle_seconds,), name="tmf-dispatcher", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -8,6 +8,7 @@ conditions mean AND.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -56,6 +57,58 @@ class QueryLimits:
     max_regex_length: int = 200
 
 
+# The regex dialect accepted is what RE2 (SQLite, via db._regexp) and PostgreSQL's `~` both understand the
+# same way: no named groups, inline flags only as a leading `(?i)`, no `\b` `\Q` `\p` `\z` `\x`... escapes
+# (PostgreSQL rejects or reads them differently), repetition counts up to PostgreSQL's 255.
+_PORTABLE_ESCAPES = frozenset("dDsSwWntrfvA")
+_REPETITION = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+MAX_REGEX_REPEAT = 255
+
+
+def _unportable_regex(pattern: str) -> str | None:
+    """Why `pattern` would not behave the same on every backend, or None."""
+    in_class = after_anchor = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        repeats_anchor, after_anchor = after_anchor, False
+        if char == "\\":
+            escaped = pattern[index + 1 : index + 2]
+            if escaped.isalnum() and escaped not in _PORTABLE_ESCAPES:
+                return f"the escape \\{escaped} is not supported"
+            index += 2
+            continue
+        if in_class:
+            if char == "]":
+                in_class = False
+            elif char == "[" and pattern[index + 1 : index + 2] == ":":  # [[:alpha:]]
+                end = pattern.find(":]", index + 2)
+                index = end + 2 if end >= 0 else index + 1
+                continue
+        elif char == "[":
+            in_class = True
+            if pattern[index + 1 : index + 2] == "^":
+                index += 1
+            if pattern[index + 1 : index + 2] == "]":  # a leading ']' is literal
+                index += 1
+        elif char == "(" and pattern[index + 1 : index + 2] == "?":
+            leading_ignorecase = index == 0 and pattern.startswith("(?i)")
+            if pattern[index + 2 : index + 3] != ":" and not leading_ignorecase:
+                return "only (?:...) groups and a leading (?i) are supported"
+        elif char in "*+?{" and repeats_anchor:
+            return "an anchor cannot be repeated"
+        elif char in "^$":
+            after_anchor = True
+        elif char == "{":
+            repetition = _REPETITION.match(pattern, index)
+            if not repetition:
+                return "a literal '{' must be escaped as \\{"
+            if any(int(n) > MAX_REGEX_REPEAT for n in repetition.groups() if n):
+                return f"repetition counts above {MAX_REGEX_REPEAT} are not supported"
+        index += 1
+    return None
+
+
 def split_path(name: str) -> Path:
     segments = tuple(name.split("."))
     if any(not s for s in segments):
@@ -88,6 +141,9 @@ def parse_condition(name: str, raw_value: str, limits: QueryLimits) -> Condition
             re2.compile(pattern, options=_RE2_OPTIONS)
         except re2.error as exc:
             raise QueryError(f"'{pattern}' is not a valid regular expression: {exc}") from None
+        problem = _unportable_regex(pattern)
+        if problem:
+            raise QueryError(f"'{pattern}' is not a supported regular expression: {problem}")
         return Condition(path, op, values)
     values = tuple(strip_quotes(v) for v in raw_value.split(","))
     if op in ORDERING:

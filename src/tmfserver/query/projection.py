@@ -12,8 +12,9 @@ ALWAYS_KEPT = ("id", "href", "@type")
 def _select(value: Any, path: Path) -> Any:
     """The part of `value` reached by `path`, keeping the path's shape; `_MISSING` when absent."""
     if isinstance(value, list):
-        picked = [_select(element, path) for element in value]
-        return [p for p in picked if p is not _MISSING]
+        # Elements the path misses stay as `_MISSING` placeholders until `project` has merged every path,
+        # so parts selected from the same list line up by position (see _merge, _drop_missing).
+        return [_select(element, path) for element in value]
     if not isinstance(value, dict) or path[0] not in value:
         return _MISSING
     if len(path) == 1:
@@ -22,20 +23,36 @@ def _select(value: Any, path: Path) -> Any:
     return _MISSING if inner is _MISSING else {path[0]: inner}
 
 
+def _combine(mine: Any, theirs: Any) -> Any:
+    """Two parts selected from the same source value, merged (lists line up element by element)."""
+    if mine is _MISSING:
+        return theirs
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        _merge(mine, theirs)
+    elif isinstance(mine, list) and isinstance(theirs, list):
+        # Placeholders keep both lists aligned with the source list (see _select).
+        for index, value in enumerate(theirs):
+            if index < len(mine):
+                mine[index] = _combine(mine[index], value)
+            else:
+                mine.append(value)
+    return mine
+
+
 def _merge(into: dict, part: dict) -> None:
     for key, value in part.items():
-        if key in into and isinstance(into[key], dict) and isinstance(value, dict):
-            _merge(into[key], value)
-        elif key in into and isinstance(into[key], list) and isinstance(value, list):
-            # Lists selected from the same source list line up element by element.
-            for mine, theirs in zip(into[key], value, strict=False):
-                if isinstance(mine, dict) and isinstance(theirs, dict):
-                    _merge(mine, theirs)
-        else:
-            into[key] = value
+        into[key] = _combine(into[key], value) if key in into else value
 
 
 _MISSING = object()
+
+
+def _drop_missing(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_drop_missing(v) for v in value if v is not _MISSING]
+    if isinstance(value, dict):
+        return {k: _drop_missing(v) for k, v in value.items()}
+    return value
 
 
 def project(document: dict, fields: tuple[Path, ...] | None) -> dict:
@@ -46,4 +63,4 @@ def project(document: dict, fields: tuple[Path, ...] | None) -> dict:
         part = _select(document, path)
         if part is not _MISSING:
             _merge(result, part)
-    return result
+    return _drop_missing(result)

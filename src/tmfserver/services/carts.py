@@ -23,25 +23,26 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _create_cart(document: dict, context: WriteContext) -> dict:
+def _create_cart(document: dict, context: WriteContext) -> tuple[dict, list]:
     cart = _priced(document)
     if cart.get("validFor") is None:
         start = datetime.strptime(context.now, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         lifetime = timedelta(days=context.services.settings.cart_lifetime_days)
         cart["validFor"] = {"startDateTime": context.now, "endDateTime": _iso(start + lifetime)}
-    return cart
+    return cart, []
 
 
-def _update_cart(_stored: dict, candidate: dict, _context: WriteContext) -> dict:
-    return _priced(candidate)
+def _update_cart(_stored: dict, candidate: dict, _context: WriteContext) -> tuple[dict, list]:
+    return _priced(candidate), []
 
 
 CART_KIND = ResourceKind(
     model=ShoppingCart,
+    api="TMF663",
     name="shoppingCart",
+    event_resource="ShoppingCart",
     base_path=BASE_PATH,
     collection="shoppingCart",
-    default_type="ShoppingCart",
     server_owned=frozenset({"id", "href", "cartTotalPrice"}),
     immutable=frozenset({"id", "href"}),
     on_create=_create_cart,

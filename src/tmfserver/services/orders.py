@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..domain import lifecycle
+from sqlalchemy import select
+
+from ..domain import events, lifecycle
 from ..domain.orders import (
     CANCEL_SERVER_OWNED,
     ORDER_IMMUTABLE,
@@ -16,8 +18,11 @@ from ..domain.orders import (
 from ..errors import ApiError, BadRequest
 from ..query.values import canonical_instant
 from ..store.models import CancelResourceOrder, ResourceOrder
-from .resources import ResourceKind, WriteContext
+from ..store.unit_of_work import UnitOfWork, unit_of_work
+from ..web.context import Services
+from .resources import ResourceKind, WriteContext, store_update
 
+API = "TMF652"
 BASE_PATH = "/tmf-api/resourceOrderingManagement/v4"
 
 
@@ -30,11 +35,9 @@ def domain_errors() -> Iterator[None]:
         raise ApiError(exc.status, exc.message) from None
 
 
-def _create_order(document: dict, context: WriteContext) -> dict:
+def _create_order(document: dict, context: WriteContext) -> tuple[dict, list[lifecycle.StateChange]]:
     with domain_errors():
-        order, changes = new_order(document, context.now)
-    context.uow.record_history(ORDER_KIND.name, context.resource_id, changes, context.now)
-    return order
+        return new_order(document, context.now)
 
 
 def _came_from(context: WriteContext, entity: str) -> dict[str | None, str]:
@@ -47,12 +50,12 @@ def _came_from(context: WriteContext, entity: str) -> dict[str | None, str]:
     return came_from
 
 
-def _update_order(stored: dict, candidate: dict, context: WriteContext) -> dict:
+def _update_order(
+    stored: dict, candidate: dict, context: WriteContext
+) -> tuple[dict, list[lifecycle.StateChange]]:
     came_from = _came_from(context, lifecycle.ORDER_ENTITY)
     with domain_errors():
-        order, changes = lifecycle.apply_order_update(stored, candidate, context.now, came_from=came_from)
-    context.uow.record_history(ORDER_KIND.name, context.resource_id, changes, context.now)
-    return order
+        return lifecycle.apply_order_update(stored, candidate, context.now, came_from=came_from)
 
 
 def check_order_deletable(document: dict) -> None:
@@ -62,10 +65,21 @@ def check_order_deletable(document: dict) -> None:
 
 ORDER_KIND = ResourceKind(
     model=ResourceOrder,
+    api=API,
     name="resourceOrder",
+    event_resource="ResourceOrder",
     base_path=BASE_PATH,
     collection="resourceOrder",
-    default_type="ResourceOrder",
+    events=frozenset(
+        {
+            events.CREATE,
+            events.ATTRIBUTE_VALUE_CHANGE,
+            events.STATE_CHANGE,
+            events.DELETE,
+            events.INFORMATION_REQUIRED,
+        }
+    ),
+    information_required_states=frozenset({"pending", "held"}),
     server_owned=ORDER_SERVER_OWNED,
     immutable=ORDER_IMMUTABLE,
     on_create=_create_order,
@@ -73,36 +87,29 @@ ORDER_KIND = ResourceKind(
 )
 
 
-def cancel_now(context: WriteContext, request: dict, order_id: str) -> dict:
-    """Cancel the order inside the current transaction; returns the finished cancel request."""
-    orders = context.uow.repository(ResourceOrder)
-    row = orders.get(order_id, for_update=True)
+def cancel_now(uow: UnitOfWork, request: dict, now: str) -> tuple[dict, list[lifecycle.StateChange]]:
+    """Cancel the referenced order inside the current transaction; returns the finished cancel request."""
+    order_id = request["resourceOrder"]["id"]
+    row = uow.repository(ResourceOrder).get(order_id, for_update=True)
     if row is None:  # deleted while the request waited for its date
-        outcome_state, message = (
-            "terminatedWithError",
-            f"resourceOrder '{order_id}' no longer exists",
-        )
+        outcome_state, message = "terminatedWithError", f"resourceOrder '{order_id}' no longer exists"
     else:
-        outcome = lifecycle.cancel_order(row.doc, context.now)
+        outcome = lifecycle.cancel_order(row.doc, now)
         outcome_state, message = outcome.cancel_state, outcome.error_message
         if outcome.order_changes:
-            orders.replace(row, outcome.order)
-            context.uow.record_history(ORDER_KIND.name, order_id, outcome.order_changes, context.now)
+            store_update(uow, ORDER_KIND, row, outcome.order, outcome.order_changes, now)
     finished = {**request, "state": outcome_state}
     if outcome_state == "done":
-        finished["effectiveCancellationDate"] = context.now
+        finished["effectiveCancellationDate"] = now
     else:
         finished["errorMessage"] = message
-    context.uow.record_history(
-        CANCEL_KIND.name,
-        context.resource_id,
-        [lifecycle.StateChange(lifecycle.CANCEL_ENTITY, None, "acknowledged", outcome_state, "cancellation")],
-        context.now,
+    change = lifecycle.StateChange(
+        lifecycle.CANCEL_ENTITY, None, request["state"], outcome_state, "cancellation"
     )
-    return finished
+    return finished, [change]
 
 
-def _create_cancel_request(document: dict, context: WriteContext) -> dict:
+def _create_cancel_request(document: dict, context: WriteContext) -> tuple[dict, list[lifecycle.StateChange]]:
     reference = document.get("resourceOrder")
     order_id = reference.get("id") if isinstance(reference, dict) else None
     if not isinstance(order_id, str) or not order_id:
@@ -110,14 +117,35 @@ def _create_cancel_request(document: dict, context: WriteContext) -> dict:
     if context.uow.repository(ResourceOrder).get(order_id) is None:
         raise BadRequest(f"resourceOrder.id '{order_id}' does not exist")
     request, created = new_cancel_request(document)
-    context.uow.record_history(CANCEL_KIND.name, context.resource_id, [created], context.now)
     requested = document.get("requestedCancellationDate")
     due = canonical_instant(requested) if isinstance(requested, str) else None
     if requested is not None and due is None:
         raise BadRequest("requestedCancellationDate must be a date-time")
     if due is not None and due > canonical_instant(context.now):
-        return request  # stays acknowledged; the scheduler applies it when due
-    return cancel_now(context, request, order_id)
+        return request, [created]  # stays acknowledged; run_due_cancellations applies it when due
+    finished, changes = cancel_now(context.uow, request, context.now)
+    return finished, [created, *changes]
+
+
+def run_due_cancellations(services: Services, now: str, batch: int = 20) -> int:
+    """Apply scheduled cancellations whose requestedCancellationDate has come. Safe with several processes:
+    PostgreSQL claims rows with FOR UPDATE SKIP LOCKED, SQLite write transactions are exclusive."""
+    with unit_of_work(services.sessions, write=True) as uow:
+        statement = (
+            select(CancelResourceOrder)
+            .where(
+                CancelResourceOrder.due_at.is_not(None), CancelResourceOrder.due_at <= canonical_instant(now)
+            )
+            .order_by(CancelResourceOrder.due_at)
+            .limit(batch)
+        )
+        if services.engine.dialect.name == "postgresql":
+            statement = statement.with_for_update(skip_locked=True)
+        rows = list(uow.session.scalars(statement))
+        for row in rows:
+            finished, changes = cancel_now(uow, row.doc, now)
+            store_update(uow, CANCEL_KIND, row, finished, changes, now)
+        return len(rows)
 
 
 def _cancel_columns(document: dict) -> dict:
@@ -132,10 +160,15 @@ def _cancel_columns(document: dict) -> dict:
 
 CANCEL_KIND = ResourceKind(
     model=CancelResourceOrder,
+    api=API,
     name="cancelResourceOrder",
+    event_resource="CancelResourceOrder",
     base_path=BASE_PATH,
     collection="cancelResourceOrder",
-    default_type="CancelResourceOrder",
+    # The document defines no AttributeValueChange or Delete event for cancel requests.
+    events=frozenset({events.CREATE, events.STATE_CHANGE, events.INFORMATION_REQUIRED}),
+    # A cancellation that could not be carried out needs the client's attention.
+    information_required_states=frozenset({"terminatedWithError"}),
     server_owned=CANCEL_SERVER_OWNED,
     on_create=_create_cancel_request,
     columns=_cancel_columns,

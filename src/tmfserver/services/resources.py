@@ -14,31 +14,43 @@ from typing import Any
 import json_merge_patch
 from ulid import ULID
 
+from ..domain import events
+from ..domain.lifecycle import StateChange
 from ..errors import ApiError, BadRequest, NotFound
 from ..query.parse import Query, QueryError, QueryLimits, parse_query
 from ..query.projection import project
+from ..query.values import utc_now_iso
 from ..store.models import ResourceMixin
 from ..store.unit_of_work import UnitOfWork, unit_of_work
 from ..web.context import Services
 
-# create hook: (document, context) -> document to store
-CreateHook = Callable[[dict, "WriteContext"], dict]
-# update hook: (stored document, candidate document, context) -> document to store
-UpdateHook = Callable[[dict, dict, "WriteContext"], dict]
+# create hook: (document, context) -> (document to store, its state changes)
+CreateHook = Callable[[dict, "WriteContext"], tuple[dict, list[StateChange]]]
+# update hook: (stored document, candidate document, context) -> (document to store, its state changes)
+UpdateHook = Callable[[dict, dict, "WriteContext"], tuple[dict, list[StateChange]]]
 
 
 @dataclass(frozen=True)
 class ResourceKind:
     model: type[ResourceMixin]
+    api: str  # served document: "TMF652"
     name: str  # as in TMF messages and events: "resourceOrder"
+    event_resource: str  # prefix of event types: "ResourceOrder"
     base_path: str  # "/tmf-api/resourceOrderingManagement/v4"
     collection: str  # path segment: "resourceOrder"
-    default_type: str  # default @type: "ResourceOrder"
     server_owned: frozenset[str] = frozenset({"id", "href"})  # overwritten on create, never an error
     immutable: frozenset[str] = frozenset({"id", "href"})  # a patch touching them is a 400
     on_create: CreateHook | None = None
     on_update: UpdateHook | None = None
     columns: Callable[[dict], dict[str, Any]] = field(default=lambda _doc: {})
+    # Event kinds the document defines for this resource (domain/events.py names).
+    events: frozenset[str] = frozenset({events.CREATE, events.ATTRIBUTE_VALUE_CHANGE, events.DELETE})
+    # Entering one of these states also raises an InformationRequired event.
+    information_required_states: frozenset[str] = frozenset()
+
+    @property
+    def default_type(self) -> str:
+        return self.event_resource
 
     def href(self, base_url: str, resource_id: str) -> str:
         return f"{base_url}{self.base_path}/{self.collection}/{resource_id}"
@@ -52,6 +64,45 @@ class WriteContext:
     services: Services
     now: str
     resource_id: str
+
+
+def emit(uow: UnitOfWork, kind: ResourceKind, event_kind: str, document: dict, now: str, **extra: Any) -> None:
+    if event_kind in kind.events:
+        envelope = events.envelope(kind.event_resource, kind.name, event_kind, document, now, **extra)
+        uow.publish(kind.api, document["id"], envelope)
+
+
+def record_changes(
+    uow: UnitOfWork, kind: ResourceKind, document: dict, changes: list[StateChange], now: str
+) -> None:
+    """Audit trail and state events for `changes` of one resource, in the same transaction."""
+    uow.record_history(kind.name, document["id"], changes, now)
+    for change in changes:
+        if change.entity != kind.name or change.from_state is None:
+            continue
+        # Each step of a walk (e.g. assessingCancellation → pendingCancellation → cancelled) is announced
+        # with the resource as stored and `state` set to that step.
+        snapshot = {**document, "state": change.to_state}
+        emit(uow, kind, events.STATE_CHANGE, snapshot, now)
+        if change.to_state in kind.information_required_states:
+            emit(uow, kind, events.INFORMATION_REQUIRED, snapshot, now)
+
+
+def store_update(
+    uow: UnitOfWork,
+    kind: ResourceKind,
+    row: ResourceMixin,
+    document: dict,
+    changes: list[StateChange],
+    now: str,
+) -> ResourceMixin:
+    previous = row.doc
+    row = uow.repository(kind.model).replace(row, document, **kind.columns(document))
+    changed = [f for f in events.changed_fields(previous, document) if f not in ("state", "completionDate")]
+    if changed:
+        emit(uow, kind, events.ATTRIBUTE_VALUE_CHANGE, document, now, field_path=changed)
+    record_changes(uow, kind, document, changes, now)
+    return row
 
 
 @dataclass(frozen=True)
@@ -98,10 +149,12 @@ def create(services: Services, kind: ResourceKind, body: Any, base_url: str, now
     document = {"id": resource_id, "href": kind.href(base_url, resource_id), **document}
     document.setdefault("@type", kind.default_type)
     with unit_of_work(services.sessions, write=True) as uow:
-        context = WriteContext(uow, services, now, resource_id)
+        changes: list[StateChange] = []
         if kind.on_create:
-            document = kind.on_create(document, context)
+            document, changes = kind.on_create(document, WriteContext(uow, services, now, resource_id))
         row = uow.repository(kind.model).add(document, **kind.columns(document))
+        emit(uow, kind, events.CREATE, document, now)
+        record_changes(uow, kind, document, changes, now)
         return Stored(row.doc, row.version)
 
 
@@ -139,9 +192,12 @@ def update(
         touched = sorted(k for k in kind.immutable if candidate.get(k) != stored.get(k))
         if touched:
             raise BadRequest(f"{', '.join(touched)} cannot be changed")
+        changes: list[StateChange] = []
         if kind.on_update:
-            candidate = kind.on_update(stored, candidate, WriteContext(uow, services, now, resource_id))
-        row = repository.replace(row, candidate, **kind.columns(candidate))
+            candidate, changes = kind.on_update(
+                stored, candidate, WriteContext(uow, services, now, resource_id)
+            )
+        row = store_update(uow, kind, row, candidate, changes, now)
         return Stored(row.doc, row.version)
 
 
@@ -164,6 +220,7 @@ def delete(
             raise NotFound(kind.name, resource_id)
         if check:
             check(row.doc)
+        emit(uow, kind, events.DELETE, row.doc, utc_now_iso())
         repository.delete(row)
 
 

@@ -107,7 +107,9 @@ def claim_due(session: Session, now: float, lease_seconds: float, batch: int) ->
         if delivery.first_attempt_at is None:
             delivery.first_attempt_at = now
         claimed.append(
-            ClaimedDelivery(delivery.pk, delivery.callback, payload, delivery.attempts, delivery.first_attempt_at)
+            ClaimedDelivery(
+                delivery.pk, delivery.callback, payload, delivery.attempts, delivery.first_attempt_at
+            )
         )
     session.flush()
     return claimed
@@ -132,7 +134,9 @@ def record_failure(session: Session, pk: int, error: str, next_attempt_at: float
 
 
 def dead_letters(session: Session, limit: int = 100) -> list[Delivery]:
-    return list(session.scalars(select(Delivery).where(Delivery.state == "dead").order_by(Delivery.pk).limit(limit)))
+    return list(
+        session.scalars(select(Delivery).where(Delivery.state == "dead").order_by(Delivery.pk).limit(limit))
+    )
 
 
 def replay(session: Session, now: float, pks: list[int] | None = None) -> int:
@@ -141,6 +145,8 @@ def replay(session: Session, now: float, pks: list[int] | None = None) -> int:
     if pks:
         statement = statement.where(Delivery.pk.in_(pks))
     result = session.execute(
-        statement.values(state="pending", next_attempt_at=now, first_attempt_at=None, attempts=0, lease_until=None)
+        statement.values(
+            state="pending", next_attempt_at=now, first_attempt_at=None, attempts=0, lease_until=None
+        )
     )
     return result.rowcount or 0

@@ -113,6 +113,9 @@ def _promoted_clause(model: type[ResourceMixin], condition: Condition) -> Column
     column = getattr(model, attribute)
     if condition.op in ("eq", "ne"):
         texts, _numbers, instants = _typed(condition.values)
+        if kind == "text" and instants:
+            # A text attribute holding a date-time equals any spelling of that instant: search_value knows.
+            return None
         wanted = instants if kind == "time" else texts
         matches = column.in_(wanted) if wanted else false()
         return matches if condition.op == "eq" else or_(column.is_(None), not_(matches))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..domain.lifecycle import StateChange
+from . import outbox
 from .models import ResourceMixin, StateHistory
 from .repository import DocumentRepository
 
@@ -36,6 +38,9 @@ def use_immediate_transactions_on_sqlite(engine: Engine) -> None:
 class UnitOfWork:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def publish(self, api: str, resource_id: str, envelope: dict) -> None:
+        outbox.publish(self.session, api, resource_id, envelope, time.time())
 
     def repository(self, model: type[ResourceMixin]) -> DocumentRepository:
         return DocumentRepository(self.session, model)

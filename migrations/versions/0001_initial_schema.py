@@ -1,8 +1,8 @@
-"""resources search index state history
+"""initial schema
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 04:04:42.257321
+Create Date: 2026-11-26 04:11:41.796258
 """
 
 from collections.abc import Sequence
@@ -25,18 +25,13 @@ def upgrade() -> None:
         sa.Column("resource_order_id", sa.String(length=64), nullable=True),
         sa.Column("due_at", sa.String(length=32), nullable=True),
         sa.Column(
-            "pk",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
+            "pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("type", sa.String(length=100), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column(
-            "doc",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "doc", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -46,31 +41,59 @@ def upgrade() -> None:
     with op.batch_alter_table("cancel_resource_order", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cancel_resource_order_due_at"), ["due_at"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_cancel_resource_order_resource_order_id"),
-            ["resource_order_id"],
-            unique=False,
+            batch_op.f("ix_cancel_resource_order_resource_order_id"), ["resource_order_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_cancel_resource_order_state"), ["state"], unique=False)
         batch_op.create_index(batch_op.f("ix_cancel_resource_order_type"), ["type"], unique=False)
 
+    op.create_table(
+        "inbox_event",
+        sa.Column(
+            "pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("api", sa.String(length=20), nullable=False),
+        sa.Column("event_id", sa.String(length=200), nullable=False),
+        sa.Column("event_type", sa.String(length=100), nullable=True),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("pk"),
+        sa.UniqueConstraint("api", "event_id", name="uq_inbox_event_api_event_id"),
+    )
+    op.create_table(
+        "outbox_event",
+        sa.Column(
+            "pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("api", sa.String(length=20), nullable=False),
+        sa.Column("event_type", sa.String(length=100), nullable=False),
+        sa.Column("resource_id", sa.String(length=64), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("pk"),
+        sa.UniqueConstraint("event_id"),
+    )
     op.create_table(
         "resource_order",
         sa.Column("state", sa.String(length=40), nullable=True),
         sa.Column("order_date", sa.String(length=32), nullable=True),
         sa.Column("external_id", sa.String(length=200), nullable=True),
         sa.Column(
-            "pk",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
+            "pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("type", sa.String(length=100), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column(
-            "doc",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "doc", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -86,10 +109,7 @@ def upgrade() -> None:
     op.create_table(
         "search_value",
         sa.Column(
-            "pk",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
+            "pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("resource_type", sa.String(length=40), nullable=False),
         sa.Column("resource_pk", sa.BigInteger(), nullable=False),
@@ -114,18 +134,13 @@ def upgrade() -> None:
     op.create_table(
         "shopping_cart",
         sa.Column(
-            "pk",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
+            "pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("type", sa.String(length=100), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column(
-            "doc",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "doc", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -138,10 +153,7 @@ def upgrade() -> None:
     op.create_table(
         "state_history",
         sa.Column(
-            "pk",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
+            "pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("resource_type", sa.String(length=40), nullable=False),
         sa.Column("resource_id", sa.String(length=64), nullable=False),
@@ -156,11 +168,58 @@ def upgrade() -> None:
     with op.batch_alter_table("state_history", schema=None) as batch_op:
         batch_op.create_index("ix_state_history_resource", ["resource_type", "resource_id", "pk"], unique=False)
 
+    op.create_table(
+        "subscription",
+        sa.Column(
+            "pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("api", sa.String(length=20), nullable=False),
+        sa.Column("callback", sa.Text(), nullable=False),
+        sa.Column("query", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("pk"),
+        sa.UniqueConstraint("id"),
+    )
+    with op.batch_alter_table("subscription", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_subscription_api"), ["api"], unique=False)
+
+    op.create_table(
+        "delivery",
+        sa.Column(
+            "pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("event_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("subscription_pk", sa.BigInteger(), nullable=False),
+        sa.Column("callback", sa.Text(), nullable=False),
+        sa.Column("ordering_key", sa.String(length=140), nullable=False),
+        sa.Column("state", sa.String(length=20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.Float(), nullable=False),
+        sa.Column("lease_until", sa.Float(), nullable=True),
+        sa.Column("first_attempt_at", sa.Float(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["event_pk"], ["outbox_event.pk"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("pk"),
+    )
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.create_index("ix_delivery_due", ["state", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_delivery_ordering", ["ordering_key", "state", "pk"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_index("ix_delivery_ordering")
+        batch_op.drop_index("ix_delivery_due")
+
+    op.drop_table("delivery")
+    with op.batch_alter_table("subscription", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_subscription_api"))
+
+    op.drop_table("subscription")
     with op.batch_alter_table("state_history", schema=None) as batch_op:
         batch_op.drop_index("ix_state_history_resource")
 
@@ -183,6 +242,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_resource_order_external_id"))
 
     op.drop_table("resource_order")
+    op.drop_table("outbox_event")
+    op.drop_table("inbox_event")
     with op.batch_alter_table("cancel_resource_order", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cancel_resource_order_type"))
         batch_op.drop_index(batch_op.f("ix_cancel_resource_order_state"))

@@ -1,0 +1,57 @@
+"""Work a server process does besides answering requests: event delivery and scheduled cancellations.
+
+Each server process runs one of these; both loops are safe with several processes (see outbox.claim_due
+and orders.run_due_cancellations). `tmfserver dispatch` runs the same loops in a process of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ..notify.dispatcher import Dispatcher, RetryPolicy
+from ..query.values import utc_now_iso
+from ..web.context import Services
+from .orders import run_due_cancellations
+
+log = logging.getLogger("tmfserver.background")
+
+
+def make_dispatcher(services: Services) -> Dispatcher:
+    settings = services.settings
+    return Dispatcher(
+        services.sessions,
+        policy=RetryPolicy(
+            base_seconds=settings.delivery_backoff_base_seconds,
+            cap_seconds=settings.delivery_backoff_cap_seconds,
+            max_attempts=settings.delivery_max_attempts,
+            max_age_seconds=settings.delivery_max_age_seconds,
+        ),
+        timeout_seconds=settings.delivery_timeout_seconds,
+        allow_private=settings.callback_allow_private,
+    )
+
+
+class BackgroundWork:
+    def __init__(self, services: Services, scheduler_interval_seconds: float = 1.0) -> None:
+        self.services = services
+        self.dispatcher = make_dispatcher(services)
+        self.interval = scheduler_interval_seconds
+        self._stop = threading.Event()
+        self._scheduler = threading.Thread(target=self._schedule, name="tmf-scheduler", daemon=True)
+
+    def _schedule(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                run_due_cancellations(self.services, utc_now_iso())
+            except Exception:
+                log.exception("scheduled cancellations failed")
+
+    def start(self) -> None:
+        self.dispatcher.start()
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._scheduler.join(timeout=5)
+        self.dispatcher.stop()
