@@ -30,16 +30,21 @@ from .web.validation import validator_map
 
 log = logging.getLogger("tmfserver")
 
-# Each served document and the handler modules its operationIds resolve to.
-APIS: dict[str, tuple[str, ...]] = {
-    "TMF652": (
-        "tmfserver.api.resource_order",
-        "tmfserver.api.cancel_resource_order",
-        "tmfserver.api.hub",
-        "tmfserver.api.listener",
-    ),
-    "TMF663": ("tmfserver.api.shopping_cart", "tmfserver.api.hub", "tmfserver.api.listener"),
-}
+EXTENSIONS_DIR = specbuild.OPENAPI_DIR / "extensions"
+HANDLERS = "tmfserver.api."
+
+# Each served document and the handler modules its operationIds resolve to. Official documents come from the
+# spec build (build/openapi/), project-owned extension documents from openapi/extensions/.
+APIS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("TMF652", ("resource_order", "cancel_resource_order", "hub", "listener")),
+    ("TMF652-extensions", ("state_history", "hub")),
+    ("TMF663", ("shopping_cart", "hub", "listener")),
+)
+
+
+def document_path(name: str) -> Path:
+    extension = EXTENSIONS_DIR / f"{name}.json"
+    return extension if extension.is_file() else specbuild.served_document_path(name)
 
 
 def handler_name(operation_id: str) -> str:
@@ -54,7 +59,7 @@ class ModuleResolver(Resolver):
     """
 
     def __init__(self, module_names: tuple[str, ...]) -> None:
-        self.modules: list[ModuleType] = [importlib.import_module(m) for m in module_names]
+        self.modules: list[ModuleType] = [importlib.import_module(HANDLERS + m) for m in module_names]
         super().__init__(function_resolver=self._function)
 
     def _function(self, operation_id: str) -> Callable:
@@ -86,8 +91,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
 
     app = AsyncApp(__name__, lifespan=lifespan)
     documents: list[Path] = []
-    for name, modules in APIS.items():
-        document = specbuild.served_document_path(name)
+    for name, modules in APIS:
+        document = document_path(name)
         documents.append(document)
         app.add_api(
             document,

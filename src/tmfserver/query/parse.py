@@ -170,6 +170,9 @@ def parse_query(pairs: Iterable[tuple[str, str]], limits: QueryLimits | None = N
     sort: tuple[tuple[Path, bool], ...] = ()
     offset, limit, limit_given = 0, limits.default_limit, False
     for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            # No stored text can contain NUL (PostgreSQL refuses it in any text parameter).
+            raise QueryError(f"query parameter {name!r} contains a NUL character")
         if name == "fields":
             names = [f.strip() for f in value.split(",") if f.strip()]
             fields = () if names == ["none"] else tuple(split_path(n) for n in names)

@@ -15,9 +15,9 @@ from ..domain.orders import (
     new_cancel_request,
     new_order,
 )
-from ..errors import ApiError, BadRequest
+from ..errors import ApiError, BadRequest, NotFound
 from ..query.values import canonical_instant
-from ..store.models import CancelResourceOrder, ResourceOrder
+from ..store.models import CancelResourceOrder, ResourceOrder, StateHistory
 from ..store.unit_of_work import UnitOfWork, unit_of_work
 from ..web.context import Services
 from .resources import ResourceKind, WriteContext, store_update
@@ -173,3 +173,30 @@ CANCEL_KIND = ResourceKind(
     on_create=_create_cancel_request,
     columns=_cancel_columns,
 )
+
+
+def state_history(services: Services, kind: ResourceKind, resource_id: str) -> list[dict]:
+    """Every recorded state change of a resource (for an order: also of its cancel requests), oldest first."""
+    with unit_of_work(services.sessions, write=False) as uow:
+        if uow.repository(kind.model).get(resource_id) is None:
+            raise NotFound(kind.name, resource_id)
+        owners = [(kind.name, resource_id)]
+        if kind is ORDER_KIND:
+            cancel_ids = uow.session.scalars(
+                select(CancelResourceOrder.id).where(CancelResourceOrder.resource_order_id == resource_id)
+            )
+            owners += [(CANCEL_KIND.name, cancel_id) for cancel_id in cancel_ids]
+        entries = sorted((entry for owner in owners for entry in uow.history(*owner)), key=lambda e: e.pk)
+        return [_history_entry(entry) for entry in entries]
+
+
+def _history_entry(entry: StateHistory) -> dict:
+    fields = {
+        "entity": entry.entity,
+        "entityId": entry.resource_id if entry.entity == CANCEL_KIND.name else entry.entity_id,
+        "fromState": entry.from_state,
+        "toState": entry.to_state,
+        "changedAt": entry.changed_at,
+        "cause": entry.cause,
+    }
+    return {key: value for key, value in fields.items() if value is not None}

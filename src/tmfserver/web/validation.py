@@ -36,12 +36,27 @@ def _depth_exceeds(value: t.Any, limit: int) -> bool:
     return False
 
 
+def _without_member_nulls(value: t.Any) -> t.Any:
+    """A JSON Merge Patch without its `null` members (RFC 7386: they remove keys, they are not values).
+
+    Arrays are taken whole by a merge patch, so nothing inside them is touched."""
+    if isinstance(value, dict):
+        return {k: _without_member_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
 class TmfJsonBodyValidator(JSONRequestBodyValidator):
-    """Connexion's JSON validator, plus: invalid UTF-8 and over-deep nesting are 400s, not 500s."""
+    """Connexion's JSON validator, plus: invalid UTF-8 and over-deep nesting are 400s, not 500s;
+    a PATCH body (a merge patch) is validated without its `null` members."""
 
     max_depth = 32
+    _is_patch = False
+
+    def _validate(self, body: t.Any) -> t.Optional[dict]:  # noqa: UP045 - the signature Connexion declares
+        return super()._validate(_without_member_nulls(body) if self._is_patch else body)
 
     async def _parse(self, stream: t.AsyncGenerator[bytes, None], scope: t.Any) -> t.Any:
+        self._is_patch = scope.get("method") == "PATCH"  # one validator instance per request
         raw = b"".join([message async for message in stream])
         try:
             text = raw.decode(self._encoding)

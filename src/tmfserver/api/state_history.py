@@ -1,0 +1,16 @@
+"""Extension operations (openapi/extensions/TMF652-extensions.json): read-only lifecycle audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..services import orders
+from ..web.context import services
+
+
+def list_resource_order_state_history(id: str, **_params: Any) -> tuple:
+    return orders.state_history(services(), orders.ORDER_KIND, id), 200
+
+
+def list_cancel_resource_order_state_history(id: str, **_params: Any) -> tuple:
+    return orders.state_history(services(), orders.CANCEL_KIND, id), 200
