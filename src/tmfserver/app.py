@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +26,7 @@ from .store.db import make_engine, make_session_factory
 from .store.unit_of_work import use_immediate_transactions_on_sqlite
 from .web import errors
 from .web.context import Services
-from .web.middleware import RequestGuard
+from .web.middleware import RequestGuard, ServedDocuments
 from .web.validation import validator_map
 
 log = logging.getLogger("tmfserver")
@@ -36,8 +37,10 @@ HANDLERS = "tmfserver.api."
 # Each served document and the handler modules its operationIds resolve to. Official documents come from the
 # spec build (build/openapi/), project-owned extension documents from openapi/extensions/.
 APIS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # Extension documents first: documents sharing a basePath are mounted in order, later ones win for
+    # Swagger UI, and operations of both stay routable.
+    ("TMF652-extensions", ("state_history",)),
     ("TMF652", ("resource_order", "cancel_resource_order", "hub", "listener")),
-    ("TMF652-extensions", ("state_history", "hub")),
     ("TMF663", ("shopping_cart", "hub", "listener")),
 )
 
@@ -91,9 +94,12 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
 
     app = AsyncApp(__name__, lifespan=lifespan)
     documents: list[Path] = []
+    served: dict[str, bytes] = {}
     for name, modules in APIS:
         document = document_path(name)
         documents.append(document)
+        spec_path = "/extensions.json" if document.parent == EXTENSIONS_DIR else "/swagger.json"
+        served[json.loads(document.read_text())["basePath"].rstrip("/") + spec_path] = document.read_bytes()
         app.add_api(
             document,
             resolver=ModuleResolver(modules),
@@ -101,8 +107,14 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             validate_responses=settings.validate_responses,
             strict_validation=False,  # TMF630 attribute filters are query parameters the documents omit
             validator_map=validator_map(settings.max_json_depth),
-            swagger_ui_options=SwaggerUIOptions(swagger_ui=True),
+            swagger_ui_options=SwaggerUIOptions(
+                serve_spec=False,  # ServedDocuments serves the built file itself
+                spec_path=spec_path,
+                # One Swagger UI per base path: the extension document shares TMF652's.
+                swagger_ui=spec_path == "/swagger.json",
+            ),
         )
+    app.add_middleware(ServedDocuments, position=MiddlewarePosition.BEFORE_EXCEPTION, documents=served)
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
     app.add_error_handler(ApiError, errors.api_error)
     app.add_error_handler(ProblemException, errors.problem)

@@ -1,4 +1,4 @@
-"""`/hub` of every served API (registerListener / unregisterListener, plus GET /hub/{id} as an extension).
+"""`/hub` of every served API (registerListener / unregisterListener).
 
 The same handlers serve each document; which API a request belongs to is read from its base path.
 """
@@ -34,7 +34,3 @@ def register_listener(data: Any, **_params: Any) -> tuple:
 def unregister_listener(id: str, **_params: Any) -> tuple:
     notifications.unregister(services(), current_api(), id)
     return None, 204
-
-
-def retrieve_listener(id: str, **_params: Any) -> tuple:
-    return notifications.retrieve(services(), current_api(), id), 200

@@ -57,11 +57,6 @@ def _find(uow, api: str, subscription_id: str) -> Subscription:
     return subscription
 
 
-def retrieve(services: Services, api: str, subscription_id: str) -> dict[str, Any]:
-    with unit_of_work(services.sessions, write=False) as uow:
-        return _shape(_find(uow, api, subscription_id))
-
-
 def unregister(services: Services, api: str, subscription_id: str) -> None:
     """Deleting a subscription stops future fan-out; deliveries already queued still go out."""
     with unit_of_work(services.sessions, write=True) as uow:

@@ -142,15 +142,17 @@ def _sort_keys(model: type[ResourceMixin], path: Path, descending: bool) -> list
         columns = [getattr(model, model.promoted[path[0]][0])]
     else:
         aggregate = func.max if descending else func.min
+        owned = (
+            SearchValue.resource_type == model.resource_type,
+            SearchValue.resource_pk == model.pk,
+            SearchValue.path == ".".join(path),
+        )
+        # Numbers, then date-times as instants, then the other texts: a date-time's spelling is no key of
+        # its own (equal instants tie, so the next sort key decides, as with a promoted date-time column).
         columns = [
-            select(aggregate(value_column))
-            .where(
-                SearchValue.resource_type == model.resource_type,
-                SearchValue.resource_pk == model.pk,
-                SearchValue.path == ".".join(path),
-            )
-            .scalar_subquery()
-            for value_column in (SearchValue.v_num, SearchValue.v_time, SearchValue.v_text)
+            select(aggregate(SearchValue.v_num)).where(*owned).scalar_subquery(),
+            select(aggregate(SearchValue.v_time)).where(*owned).scalar_subquery(),
+            select(aggregate(SearchValue.v_text)).where(*owned, SearchValue.v_time.is_(None)).scalar_subquery(),
         ]
     keys: list[Any] = []
     for column in columns:

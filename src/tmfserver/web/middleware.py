@@ -61,6 +61,29 @@ class RequestGuard:
             return
         if b"content-type" not in headers and scope["method"] in ("POST", "PATCH", "PUT"):
             scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
+        if declared is None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            # Connexion reads a body only when Content-Length says there is one: buffer a chunked body
+            # (within the limit) and declare its length, or it would be refused as missing.
+            chunks, size, more = [], 0, True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > limit:
+                    await send_tmf_error(send, 413, f"the request body is larger than {limit} bytes")
+                    return
+                more = message.get("more_body", False)
+            buffered: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+            scope["headers"] = [
+                *((k, v) for k, v in scope["headers"] if k.lower() != b"transfer-encoding"),
+                (b"content-length", str(size).encode()),
+            ]
+            upstream = receive
+
+            async def receive() -> Message:
+                return buffered.pop() if buffered else await upstream()
 
         received = 0
         response_started = False
@@ -85,3 +108,36 @@ class RequestGuard:
         except BodyTooLarge as exc:
             if not response_started:
                 await send_tmf_error(send, exc.status, exc.message)
+
+
+class ServedDocuments:
+    """Serves each document exactly as built (`<basePath>/swagger.json`), byte for byte.
+
+    Connexion's own spec endpoint re-serialises the resolved document, which fails on TMF663's recursive
+    CartItem ("Circular reference detected"), and would hide the official document behind an extension
+    document sharing its basePath.
+    """
+
+    def __init__(self, app: ASGIApp, documents: dict[str, bytes]) -> None:
+        self.app = app
+        self.documents = documents
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            document = self.documents.get(scope["path"])
+            if document is not None:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(document)).encode()),
+                        ],
+                    }
+                )
+                await send(
+                    {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else document}
+                )
+                return
+        await self.app(scope, receive, send)

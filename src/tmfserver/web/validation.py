@@ -52,7 +52,7 @@ class TmfJsonBodyValidator(JSONRequestBodyValidator):
     max_depth = 32
     _is_patch = False
 
-    def _validate(self, body: t.Any) -> t.Optional[dict]:  # noqa: UP045 - the signature Connexion declares
+    def _validate(self, body: t.Any) -> dict | None:
         return super()._validate(_without_member_nulls(body) if self._is_patch else body)
 
     async def _parse(self, stream: t.AsyncGenerator[bytes, None], scope: t.Any) -> t.Any:
