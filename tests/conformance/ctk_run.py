@@ -26,18 +26,15 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.live_server import ServerError, live_server
 
 REPO = Path(__file__).resolve().parents[2]
 CTK_DIR = REPO.parent / "shared" / "ctk"
@@ -49,7 +46,7 @@ STARTUP_SECONDS = 90
 MAX_LISTED_FAILURES = 12
 
 
-class CtkError(RuntimeError):
+class CtkError(ServerError):
     """Something that prevents a conformance run (not an assertion failure)."""
 
 
@@ -129,91 +126,6 @@ def tmf663_kit() -> Kit:
 def tmf652_kit() -> Kit:
     collection = HERE / "tmf652_ctk.postman_collection.json"
     return Kit("TMF652", collection, None, "Resource_Ordering", "/tmf-api/resourceOrderingManagement/v4/", 8)
-
-
-# ------------------------------------------------------------------------------------------- server
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_command() -> list[str]:
-    script = Path(sys.executable).parent / "tmfserver"
-    if script.is_file():
-        return [str(script), "serve"]
-    return [sys.executable, "-m", "tmfserver.cli", "serve"]
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no server log)"
-
-
-@contextmanager
-def live_server(database_url: str, log_path: Path) -> Iterator[str]:
-    """`tmfserver serve` (it migrates first) on a free port; yields http://127.0.0.1:PORT; always stops it."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "DATABASE_URL": database_url,
-        "TMF_PUBLIC_BASE_URL": "",
-    }
-    origin = f"http://127.0.0.1:{port}"
-    probe = f"{origin}/tmf-api/shoppingCart/v4/shoppingCart?limit=1"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            server_command(),
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so that stopping it reaches any child it spawned, and only those
-        )
-        try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while True:
-                if process.poll() is not None:
-                    raise CtkError(
-                        f"server exited with status {process.returncode} before it was ready; "
-                        f"log {log_path}:\n{_tail(log_path)}"
-                    )
-                try:
-                    with urllib.request.urlopen(probe, timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except (urllib.error.URLError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise CtkError(
-                        f"server not ready at {probe} after {STARTUP_SECONDS}s; log {log_path}:\n"
-                        f"{_tail(log_path)}"
-                    )
-                time.sleep(0.25)
-            yield origin
-        finally:
-            _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)  # the server's own process group (start_new_session)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
 
 
 # ---------------------------------------------------------------------------------------- databases

@@ -30,9 +30,10 @@ def retrieve_resource_order(id: str, **_params: Any) -> tuple:
 
 def patch_resource_order(id: str, resourceOrder: Any, **_params: Any) -> tuple:
     change = resources.patch_change(request.content_type or "", resourceOrder, ORDER_KIND)
-    return responses.one(resources.update(services(), ORDER_KIND, id, change, utc_now_iso()))
+    stored = resources.update(services(), ORDER_KIND, id, change, utc_now_iso(), if_match=responses.if_match())
+    return responses.one(stored)
 
 
 def delete_resource_order(id: str, **_params: Any) -> tuple:
-    resources.delete(services(), ORDER_KIND, id, check=check_order_deletable)
+    resources.delete(services(), ORDER_KIND, id, check=check_order_deletable, if_match=responses.if_match())
     return None, 204

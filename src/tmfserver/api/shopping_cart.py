@@ -30,9 +30,10 @@ def retrieve_shopping_cart(id: str, **_params: Any) -> tuple:
 
 def patch_shopping_cart(id: str, shoppingCart: Any, **_params: Any) -> tuple:
     change = resources.patch_change(request.content_type or "", shoppingCart, CART_KIND)
-    return responses.one(resources.update(services(), CART_KIND, id, change, utc_now_iso()))
+    stored = resources.update(services(), CART_KIND, id, change, utc_now_iso(), if_match=responses.if_match())
+    return responses.one(stored)
 
 
 def delete_shopping_cart(id: str, **_params: Any) -> tuple:
-    resources.delete(services(), CART_KIND, id)
+    resources.delete(services(), CART_KIND, id, if_match=responses.if_match())
     return None, 204

@@ -172,12 +172,27 @@ def listing(services: Services, kind: ResourceKind, query: Query) -> Page:
         return Page([project(row.doc, query.fields) for row in rows], total, query)
 
 
+def etag(version: int) -> str:
+    """A strong validator: the row version changes with every stored change."""
+    return f'"{version}"'
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    """RFC 9110 If-Match with strong comparison; a mismatch means the client's copy is stale (412)."""
+    if if_match is None:
+        return
+    candidates = {tag.strip() for tag in if_match.split(",")}
+    if "*" not in candidates and etag(version) not in candidates:
+        raise ApiError(412, f"If-Match {if_match} does not match the current ETag {etag(version)}")
+
+
 def update(
     services: Services,
     kind: ResourceKind,
     resource_id: str,
     change: Callable[[dict], dict],
     now: str,
+    if_match: str | None = None,
 ) -> Stored:
     """Apply `change` (stored document → candidate) under a row lock, then the domain hook."""
     with unit_of_work(services.sessions, write=True) as uow:
@@ -185,6 +200,7 @@ def update(
         row = repository.get(resource_id, for_update=True)
         if row is None:
             raise NotFound(kind.name, resource_id)
+        check_if_match(if_match, row.version)
         stored = copy.deepcopy(row.doc)
         candidate = change(copy.deepcopy(stored))
         if not isinstance(candidate, dict):
@@ -212,12 +228,14 @@ def delete(
     kind: ResourceKind,
     resource_id: str,
     check: Callable[[dict], None] | None = None,
+    if_match: str | None = None,
 ) -> None:
     with unit_of_work(services.sessions, write=True) as uow:
         repository = uow.repository(kind.model)
         row = repository.get(resource_id, for_update=True)
         if row is None:
             raise NotFound(kind.name, resource_id)
+        check_if_match(if_match, row.version)
         if check:
             check(row.doc)
         emit(uow, kind, events.DELETE, row.doc, utc_now_iso())

@@ -8,19 +8,24 @@ from urllib.parse import urlencode
 from connexion import request
 
 from ..query.projection import project
-from ..services.resources import Page, Stored
-
-
-def etag(stored: Stored) -> str:
-    return f'"{stored.version}"'
+from ..services.resources import Page, Stored, etag
 
 
 def created(stored: Stored) -> tuple[dict, int, dict[str, str]]:
-    return stored.document, 201, {"Location": stored.document["href"], "ETag": etag(stored)}
+    return stored.document, 201, {"Location": stored.document["href"], "ETag": etag(stored.version)}
 
 
-def one(stored: Stored, fields: Any = None, status: int = 200) -> tuple[dict, int, dict[str, str]]:
-    return project(stored.document, fields), status, {"ETag": etag(stored)}
+def one(stored: Stored, fields: Any = None) -> tuple[dict | None, int, dict[str, str]]:
+    """200 with the (projected) document and its ETag, or 304 when the client's If-None-Match is current."""
+    tag = etag(stored.version)
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and (if_none_match.strip() == "*" or tag in {t.strip() for t in if_none_match.split(",")}):
+        return None, 304, {"ETag": tag}
+    return project(stored.document, fields), 200, {"ETag": tag}
+
+
+def if_match() -> str | None:
+    return request.headers.get("if-match")
 
 
 def _page_link(offset: int, limit: int) -> str:
