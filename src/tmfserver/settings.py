@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # Run the event dispatcher and the cancellation scheduler inside each server process.
     background_workers: bool = True
 
+    # Fulfilment simulator (demos): moves items acknowledged → inProgress → completed/failed.
+    simulate_fulfilment: bool = False
+    simulate_step_seconds: float = 5.0
+    simulate_failure_rate: float = 0.1
+
     validate_responses: bool = False
     log_level: str = "INFO"
 

@@ -1,4 +1,5 @@
-"""Work a server process does besides answering requests: event delivery and scheduled cancellations.
+"""Work a server process does besides answering requests: event delivery, scheduled cancellations and,
+when enabled, the fulfilment simulator.
 
 Each server process runs one of these; both loops are safe with several processes (see outbox.claim_due
 and orders.run_due_cancellations). `tmfserver dispatch` runs the same loops in a process of their own.
@@ -7,12 +8,14 @@ and orders.run_due_cancellations). `tmfserver dispatch` runs the same loops in a
 from __future__ import annotations
 
 import logging
+import random
 import threading
 
 from ..notify.dispatcher import Dispatcher, RetryPolicy
 from ..query.values import utc_now_iso
 from ..web.context import Services
 from .orders import run_due_cancellations
+from .simulator import simulate_step
 
 log = logging.getLogger("tmfserver.background")
 
@@ -39,13 +42,16 @@ class BackgroundWork:
         self.interval = scheduler_interval_seconds
         self._stop = threading.Event()
         self._scheduler = threading.Thread(target=self._schedule, name="tmf-scheduler", daemon=True)
+        self._rng = random.Random()
 
     def _schedule(self) -> None:
         while not self._stop.wait(self.interval):
             try:
                 run_due_cancellations(self.services, utc_now_iso())
-            except Exception:
-                log.exception("scheduled cancellations failed")
+                if self.services.settings.simulate_fulfilment:
+                    simulate_step(self.services, utc_now_iso(), self._rng)
+            except Exception:  # keep scheduling after a database hiccup
+                log.exception("scheduled work failed")
 
     def start(self) -> None:
         self.dispatcher.start()
