@@ -1,0 +1,86 @@
+"""Operator commands: `tmfserver dispatch [--once]`, `tmfserver dead-letters`, `tmfserver replay [--id N]`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.receiver import Receiver
+from tmfserver.cli import main
+
+from ._notify import ORDERS, create, deliveries, outbox_events, subscribe, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(capsys: pytest.CaptureFixture, *argv: str) -> list[dict]:
+    capsys.readouterr()
+    main(list(argv))
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+def test_dead_letters_and_replay(app, client, database_url: str, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TMF_CALLBACK_ALLOW_PRIVATE", "true")
+    monkeypatch.setenv("TMF_DELIVERY_MAX_ATTEMPTS", "1")
+    receiver = Receiver(status=503)
+    try:
+        subscribe(client, receiver.url)
+        create(client, ORDERS, {"description": "cli"})
+        assert run(capsys, "dead-letters") == []
+        assert run(capsys, "dispatch", "--once") == [{"deliveriesAttempted": 1, "cancellationsRun": 0}]
+        [event] = outbox_events(app)
+        [dead] = run(capsys, "dead-letters")
+        assert dead["eventId"] == event.event_id
+        assert dead["eventType"] == "ResourceOrderCreateEvent"
+        assert dead["callback"] == receiver.url and dead["attempts"] == 1 and dead["lastError"] == "HTTP 503"
+        assert run(capsys, "replay", "--id", str(dead["id"] + 1000)) == [{"replayed": 0}]
+
+        receiver.status = 201
+        assert run(capsys, "replay", "--id", str(dead["id"])) == [{"replayed": 1}]
+        assert run(capsys, "dead-letters") == []
+        assert run(capsys, "dispatch", "--once")[0]["deliveriesAttempted"] == 1
+        assert [e["eventId"] for e in receiver.events] == [event.event_id]
+        assert [d.state for d in deliveries(app)] == ["delivered"]
+        assert run(capsys, "replay") == [{"replayed": 0}]
+    finally:
+        receiver.close()
+
+
+@pytest.mark.slow
+def test_dispatch_runs_until_sigterm(client, database_url: str) -> None:
+    receiver = Receiver()
+    try:
+        subscribe(client, receiver.url)
+        create(client, ORDERS, {"description": "process"})
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "TMF_CALLBACK_ALLOW_PRIVATE": "true",
+            "TMF_LOG_LEVEL": "WARNING",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tmfserver.cli", "dispatch"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert wait_until(lambda: len(receiver.events) == 1, timeout=20), process.stderr
+            assert process.poll() is None  # keeps running
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=15) == 0, process.stderr.read().decode()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    finally:
+        receiver.close()
+    assert receiver.events[0]["eventType"] == "ResourceOrderCreateEvent"
