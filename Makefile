@@ -30,9 +30,11 @@ migrate: setup
 run: openapi
 	$(BIN)/tmfserver serve
 
-## Production-style: N worker processes (WORKERS=2) on DATABASE_URL.
+## Production: WORKERS (default 2) uvicorn worker processes on PostgreSQL (DATABASE_URL, default PG_URL).
+## Each process runs the dispatcher and the cancellation scheduler; both claim work with SKIP LOCKED.
 serve-prod: openapi
-	$(BIN)/tmfserver serve --workers $${WORKERS:-2}
+	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} TMF_LOG_LEVEL=$${TMF_LOG_LEVEL:-WARNING} \
+		$(BIN)/tmfserver serve --workers $${WORKERS:-2}
 
 lint: setup
 	$(BIN)/ruff check src tests migrations bench
@@ -65,8 +67,20 @@ test: lint test-sqlite test-postgresql ctk
 fuzz: openapi
 	TMF_FUZZ_SECONDS=$${FUZZ_SECONDS:-300} $(BIN)/pytest tests/conformance/test_schemathesis.py -p no:randomly
 
+BENCH_NODE_DIR := build/bench-node
+PRISM_VERSION := 5.16.0
+JSON_SERVER_VERSION := 0.17.4
+
+## HTTP benchmark (bench/README.md "HTTP benchmark"): wrk against this server, Prism and json-server.
+## BENCH_DURATION=3 make bench for a short run; needs PostgreSQL at BENCH_PG_URL (default PG_URL).
 bench: openapi
-	$(BIN)/python bench/http_bench.py
+	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null) \
+		|| { echo "ERROR: wrk is missing and could not be installed (apt-get install -y wrk)"; exit 1; }
+	@test -x $(BENCH_NODE_DIR)/node_modules/.bin/prism -a -x $(BENCH_NODE_DIR)/node_modules/.bin/json-server || \
+		{ mkdir -p $(BENCH_NODE_DIR) && cd $(BENCH_NODE_DIR) && (test -f package.json || echo '{"private":true}' > package.json) \
+		&& npm install --silent --no-audit --no-fund @stoplight/prism-cli@$(PRISM_VERSION) json-server@$(JSON_SERVER_VERSION) >/dev/null; }
+	$(BIN)/pip show psutil >/dev/null 2>&1 || $(BIN)/pip install -q psutil
+	BENCH_PG_URL=$${BENCH_PG_URL:-$(PG_URL)} $(BIN)/python bench/http_bench.py
 
 bench-query: openapi
 	$(BIN)/python bench/query_bench.py

@@ -21,6 +21,7 @@ from ..query.parse import Query, QueryError, QueryLimits, parse_query
 from ..query.projection import project
 from ..query.values import utc_now_iso
 from ..store.models import ResourceMixin
+from ..store.repository import read_document
 from ..store.unit_of_work import UnitOfWork, unit_of_work
 from ..web.context import Services
 
@@ -159,11 +160,10 @@ def create(services: Services, kind: ResourceKind, body: Any, base_url: str, now
 
 
 def retrieve(services: Services, kind: ResourceKind, resource_id: str) -> Stored:
-    with unit_of_work(services.sessions, write=False) as uow:
-        row = uow.repository(kind.model).get(resource_id)
-        if row is None:
-            raise NotFound(kind.name, resource_id)
-        return Stored(row.doc, row.version)
+    row = read_document(services.engine, kind.model, resource_id)
+    if row is None:
+        raise NotFound(kind.name, resource_id)
+    return Stored(row.doc, row.version)
 
 
 def listing(services: Services, kind: ResourceKind, query: Query) -> Page:

@@ -40,9 +40,13 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
 def make_engine(database_url: str, pool_size: int = 5, max_overflow: int = 10) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        pool: dict = {}
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+            # Keep every connection the pool may hand out: overflow connections would be opened (and their
+            # PRAGMAs run) and closed again on every burst of more than pool_size concurrent requests.
+            pool = {"pool_size": pool_size + max_overflow, "max_overflow": 0}
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
