@@ -101,12 +101,27 @@ class Dispatcher:
         log.warning("delivery %s to %s failed: %s", delivery.pk, delivery.callback, error)
         return False
 
+    def deliver_run(self, run: list[outbox.ClaimedDelivery]) -> int:
+        """Deliver one resource's consecutive deliveries in order; stop at the first failure and give the
+        rest back, so nothing overtakes an event that is waiting for its retry. Returns attempts made."""
+        for index, delivery in enumerate(run):
+            if not self.deliver(delivery):
+                with unit_of_work(self.sessions, write=True) as uow:
+                    outbox.release(uow.session, [d.pk for d in run[index + 1 :]])
+                return index + 1
+        return len(run)
+
+    @staticmethod
+    def runs(claimed: list[outbox.ClaimedDelivery]) -> list[list[outbox.ClaimedDelivery]]:
+        grouped: dict[str, list[outbox.ClaimedDelivery]] = {}
+        for delivery in claimed:
+            grouped.setdefault(delivery.ordering_key, []).append(delivery)
+        return list(grouped.values())
+
     def run_once(self) -> int:
-        """Claim and deliver synchronously (used by tests and `tmfserver dispatch --once`)."""
-        claimed = self.claim()
-        for future in [self.pool.submit(self.deliver, d) for d in claimed]:
-            future.result()
-        return len(claimed)
+        """Claim and deliver synchronously (used by tests and `tmfserver dispatch --once`); returns attempts."""
+        futures = [self.pool.submit(self.deliver_run, run) for run in self.runs(self.claim())]
+        return sum(future.result() for future in futures)
 
     # --- background loop ------------------------------------------------------------------------------
     def _loop(self, idle_seconds: float) -> None:
@@ -116,8 +131,8 @@ class Dispatcher:
             try:
                 if len(self.in_flight) < self.batch:
                     claimed = self.claim()
-                    for delivery in claimed:
-                        self.in_flight.add(self.pool.submit(self.deliver, delivery))
+                    for run in self.runs(claimed):
+                        self.in_flight.add(self.pool.submit(self.deliver_run, run))
             except Exception:
                 log.exception("dispatcher pass failed")
             if not claimed:

@@ -75,10 +75,15 @@ class ClaimedDelivery:
     payload: dict
     attempts: int
     first_attempt_at: float | None
+    ordering_key: str
 
 
-def claim_due(session: Session, now: float, lease_seconds: float, batch: int) -> list[ClaimedDelivery]:
-    """Lease up to `batch` due deliveries, each the oldest undelivered one of its (subscriber, resource)."""
+def claim_due(
+    session: Session, now: float, lease_seconds: float, batch: int, run_length: int = 20
+) -> list[ClaimedDelivery]:
+    """Lease due deliveries: up to `batch` heads — each the oldest undelivered delivery of its (subscriber,
+    resource) — and behind each head up to `run_length - 1` of its due successors, in order. A dispatcher
+    sends one head's run sequentially, so a burst of events on one resource does not need a pass each."""
     earlier = aliased(Delivery)
     blocked = exists().where(
         and_(
@@ -101,18 +106,50 @@ def claim_due(session: Session, now: float, lease_seconds: float, batch: int) ->
     )
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(of=Delivery, skip_locked=True)
-    claimed = []
+    runs: dict[str, list[ClaimedDelivery]] = {}
     for delivery, payload in session.execute(statement):
-        delivery.lease_until = now + lease_seconds
-        if delivery.first_attempt_at is None:
-            delivery.first_attempt_at = now
-        claimed.append(
-            ClaimedDelivery(
-                delivery.pk, delivery.callback, payload, delivery.attempts, delivery.first_attempt_at
-            )
+        runs[delivery.ordering_key] = [_lease(delivery, payload, now, lease_seconds)]
+    if runs and run_length > 1:
+        successors = (
+            select(Delivery, OutboxEvent.payload)
+            .join(OutboxEvent, OutboxEvent.pk == Delivery.event_pk)
+            .where(Delivery.ordering_key.in_(list(runs)), Delivery.state == "pending")
+            .order_by(Delivery.ordering_key, Delivery.pk)
         )
+        if session.get_bind().dialect.name == "postgresql":
+            successors = successors.with_for_update(of=Delivery, skip_locked=True)
+        stopped: set[str] = set()
+        for delivery, payload in session.execute(successors):
+            run = runs[delivery.ordering_key]
+            if delivery.pk == run[0].pk or delivery.ordering_key in stopped:
+                continue
+            leased = delivery.lease_until is not None and delivery.lease_until > now
+            if len(run) >= run_length or delivery.next_attempt_at > now or leased:
+                stopped.add(delivery.ordering_key)  # keep each run contiguous: order is per resource
+                continue
+            run.append(_lease(delivery, payload, now, lease_seconds))
     session.flush()
-    return claimed
+    return [claimed for run in runs.values() for claimed in run]
+
+
+def _lease(delivery: Delivery, payload: dict, now: float, lease_seconds: float) -> ClaimedDelivery:
+    delivery.lease_until = now + lease_seconds
+    if delivery.first_attempt_at is None:
+        delivery.first_attempt_at = now
+    return ClaimedDelivery(
+        delivery.pk,
+        delivery.callback,
+        payload,
+        delivery.attempts,
+        delivery.first_attempt_at,
+        delivery.ordering_key,
+    )
+
+
+def release(session: Session, pks: list[int]) -> None:
+    """Give back leased deliveries that were not attempted (their run stopped at a failure)."""
+    if pks:
+        session.execute(update(Delivery).where(Delivery.pk.in_(pks)).values(lease_until=None))
 
 
 def record_success(session: Session, pk: int) -> None:
