@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 04:11:41.796258
+Create Date: 2026-11-26 04:55:37.706638
 """
 
 from collections.abc import Sequence
@@ -40,6 +40,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("cancel_resource_order", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cancel_resource_order_due_at"), ["due_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cancel_resource_order_pk"), ["pk"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_cancel_resource_order_resource_order_id"), ["resource_order_id"], unique=False
         )
@@ -103,6 +104,7 @@ def upgrade() -> None:
     with op.batch_alter_table("resource_order", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_resource_order_external_id"), ["external_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_resource_order_order_date"), ["order_date"], unique=False)
+        batch_op.create_index(batch_op.f("ix_resource_order_pk"), ["pk"], unique=False)
         batch_op.create_index(batch_op.f("ix_resource_order_state"), ["state"], unique=False)
         batch_op.create_index(batch_op.f("ix_resource_order_type"), ["type"], unique=False)
 
@@ -148,6 +150,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("id"),
     )
     with op.batch_alter_table("shopping_cart", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_shopping_cart_pk"), ["pk"], unique=False)
         batch_op.create_index(batch_op.f("ix_shopping_cart_type"), ["type"], unique=False)
 
     op.create_table(
@@ -226,6 +229,7 @@ def downgrade() -> None:
     op.drop_table("state_history")
     with op.batch_alter_table("shopping_cart", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_shopping_cart_type"))
+        batch_op.drop_index(batch_op.f("ix_shopping_cart_pk"))
 
     op.drop_table("shopping_cart")
     with op.batch_alter_table("search_value", schema=None) as batch_op:
@@ -238,6 +242,7 @@ def downgrade() -> None:
     with op.batch_alter_table("resource_order", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_resource_order_type"))
         batch_op.drop_index(batch_op.f("ix_resource_order_state"))
+        batch_op.drop_index(batch_op.f("ix_resource_order_pk"))
         batch_op.drop_index(batch_op.f("ix_resource_order_order_date"))
         batch_op.drop_index(batch_op.f("ix_resource_order_external_id"))
 
@@ -248,6 +253,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_cancel_resource_order_type"))
         batch_op.drop_index(batch_op.f("ix_cancel_resource_order_state"))
         batch_op.drop_index(batch_op.f("ix_cancel_resource_order_resource_order_id"))
+        batch_op.drop_index(batch_op.f("ix_cancel_resource_order_pk"))
         batch_op.drop_index(batch_op.f("ix_cancel_resource_order_due_at"))
 
     op.drop_table("cancel_resource_order")

@@ -25,9 +25,12 @@ from .settings import Settings
 from .store.db import make_engine, make_session_factory
 from .store.unit_of_work import use_immediate_transactions_on_sqlite
 from .web import errors
+from .web.auth import Authenticate, make_authenticator, security_map
 from .web.context import Services
 from .web.middleware import RequestGuard, ServedDocuments
-from .web.validation import validator_map
+from .web.ratelimit import RateLimit
+from .web.transport import Cors, RequestId, cors_options, install_log_record_factory
+from .web.validation import document_validator, validator_map
 
 log = logging.getLogger("tmfserver")
 
@@ -43,6 +46,13 @@ APIS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("TMF652", ("resource_order", "cancel_resource_order", "hub", "listener")),
     ("TMF663", ("shopping_cart", "hub", "listener")),
 )
+
+
+# Patchable resources and the definition their stored documents must satisfy after a patch.
+PATCHABLE_DEFINITIONS = {
+    "resourceOrder": ("TMF652", "ResourceOrder"),
+    "shoppingCart": ("TMF663", "ShoppingCart"),
+}
 
 
 def document_path(name: str) -> Path:
@@ -76,9 +86,18 @@ class ModuleResolver(Resolver):
 
 def create_app(settings: Settings | None = None) -> AsyncApp:
     settings = settings or Settings()
+    install_log_record_factory()
     engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
     use_immediate_transactions_on_sqlite(engine)
-    services = Services(settings, engine, make_session_factory(engine))
+    services = Services(
+        settings,
+        engine,
+        make_session_factory(engine),
+        document_validators={
+            kind_name: document_validator(json.loads(document_path(api).read_text()), definition)
+            for kind_name, (api, definition) in PATCHABLE_DEFINITIONS.items()
+        },
+    )
 
     @asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:
@@ -106,7 +125,11 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             resolver_error=501,
             validate_responses=settings.validate_responses,
             strict_validation=False,  # TMF630 attribute filters are query parameters the documents omit
-            validator_map=validator_map(settings.max_json_depth),
+            validator_map=validator_map(
+                settings.max_json_depth, settings.max_array_items, settings.max_string_length
+            ),
+            # The documents declare security schemes; web.auth.Authenticate enforces them (see there).
+            security_map=security_map(),
             swagger_ui_options=SwaggerUIOptions(
                 serve_spec=False,  # ServedDocuments serves the built file itself
                 spec_path=spec_path,
@@ -114,7 +137,20 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
                 swagger_ui=spec_path == "/swagger.json",
             ),
         )
+    # Outermost first: request id and security headers, CORS, rate limit, the public documents,
+    # authentication, then the request guard (see web/transport.py, web/ratelimit.py, web/auth.py).
+    base_paths = tuple(sorted({path.rsplit("/", 1)[0] for path in served}))
+    before_exception = MiddlewarePosition.BEFORE_EXCEPTION
+    app.add_middleware(RequestId, position=before_exception, base_paths=base_paths)
+    if settings.cors_origins.strip():
+        options = cors_options(settings.cors_origins, settings.cors_max_age_seconds)
+        app.add_middleware(Cors, position=before_exception, **options)
+    app.add_middleware(RateLimit, position=before_exception, settings=settings)
     app.add_middleware(ServedDocuments, position=MiddlewarePosition.BEFORE_EXCEPTION, documents=served)
+    authenticator = make_authenticator(settings)  # refuses unusable auth settings now, not per request
+    app.add_middleware(
+        Authenticate, position=before_exception, authenticator=authenticator, base_paths=base_paths
+    )
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
     app.add_error_handler(ApiError, errors.api_error)
     app.add_error_handler(ProblemException, errors.problem)

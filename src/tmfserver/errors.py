@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from .web.transport import current_request_id
+
 
 class ApiError(Exception):
     """An HTTP-visible failure. `code` is the TMF Error code (the status by default)."""
@@ -31,13 +33,18 @@ class ApiError(Exception):
 def error_body(
     status: int, message: str, *, reason: str | None = None, code: str | None = None
 ) -> dict[str, str]:
-    return {
+    body = {
         "@type": "Error",
         "code": code or str(status),
         "reason": reason or HTTPStatus(status).phrase,
         "message": message,
         "status": str(status),
     }
+    # Extension attribute (the TMF Error schema allows them): the id also in X-Request-ID and the logs.
+    request_id = current_request_id()
+    if request_id:
+        body["requestId"] = request_id
+    return body
 
 
 class NotFound(ApiError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from ipaddress import ip_network
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,31 @@ class Settings(BaseSettings):
     max_filter_conditions: int = 20
     max_regex_length: int = 200
     max_json_depth: int = 32
+    max_array_items: int = 1000  # any JSON array in a request body (order items, cart items, notes…)
+    max_string_length: int = 10_000  # any JSON string (value or member name) in a request body, in characters
+
+    # Per-client token bucket (requests per minute, also the burst); 0 = off. In memory, per process: with
+    # N worker processes a client gets up to N times this. Behind trusted_proxies, X-Forwarded-For names
+    # the client.
+    rate_limit_per_minute: int = 0
+
+    # Authentication (see README "Security"): none | jwt | apikey | jwt+apikey.
+    auth_mode: Literal["none", "jwt", "apikey", "jwt+apikey"] = "none"
+    auth_issuer: str = ""  # required `iss` of bearer JWTs
+    auth_audience: str = ""  # required `aud` of bearer JWTs
+    auth_jwks: str = ""  # JWKS: a file path or an http(s) URL
+    auth_algorithms: str = "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512"
+    auth_leeway_seconds: int = 30  # clock skew allowed on exp/nbf/iat
+    # Static API keys (header X-API-Key): `key:scope scope,key2:scope` or a JSON object {"key": "scope scope"}.
+    # A key listed without scopes gets the read and the write scope.
+    auth_api_keys: str = ""
+    auth_read_scope: str = "tmf.read"  # needed by GET/HEAD
+    auth_write_scope: str = "tmf.write"  # needed by POST/PATCH/PUT/DELETE
+    auth_realm: str = "tmfserver"
+
+    # Transport: allowed CORS origins (comma-separated, or *); empty = CORS off.
+    cors_origins: str = ""
+    cors_max_age_seconds: int = 600
 
     cart_lifetime_days: int = 30
 

@@ -20,7 +20,9 @@ def test_next_item_state_follows_the_item_table() -> None:
 
 
 def test_simulator_walks_an_order_to_completion(app, client) -> None:
-    services = replace(app.services, settings=app.services.settings.model_copy(update={"simulate_step_seconds": 0}))
+    services = replace(
+        app.services, settings=app.services.settings.model_copy(update={"simulate_step_seconds": 0})
+    )
     order = client.post(ORDERS, json={"orderItem": [{"action": "add"}, {"action": "add"}]}).json()
     assert simulate_step(services, utc_now_iso(), random.Random(0)) == 1
     moving = client.get(f"{ORDERS}/{order['id']}").json()
@@ -37,5 +39,7 @@ def test_simulator_walks_an_order_to_completion(app, client) -> None:
 
 def test_simulator_waits_for_idle_orders(app, client) -> None:
     client.post(ORDERS, json={"orderItem": [{"action": "add"}]})
-    services = replace(app.services, settings=app.services.settings.model_copy(update={"simulate_step_seconds": 3600}))
+    services = replace(
+        app.services, settings=app.services.settings.model_copy(update={"simulate_step_seconds": 3600})
+    )
     assert simulate_step(services, utc_now_iso(), random.Random(0)) == 0

@@ -35,9 +35,7 @@ def order(state: str = "acknowledged", *items: tuple[str, str], **extra: Any) ->
         "id": "01HORDER",
         "state": state,
         "orderDate": "2024-04-01T00:00:00Z",
-        "orderItem": [
-            {"id": iid, "state": st, "action": "add", "quantity": 1} for iid, st in items
-        ],
+        "orderItem": [{"id": iid, "state": st, "action": "add", "quantity": 1} for iid, st in items],
     }
     doc.update(extra)
     return doc
@@ -153,9 +151,7 @@ def test_order_transition_via_update(frm: str, to: str, setup: str) -> None:
         assert exc.value.status == 409
         if frm not in TERMINAL_ORDER_STATES:
             assert isinstance(exc.value, InvalidTransition)
-            assert exc.value.message == (
-                f"resourceOrder state cannot change from '{frm}' to '{to}'"
-            )
+            assert exc.value.message == (f"resourceOrder state cannot change from '{frm}' to '{to}'")
 
 
 @pytest.mark.parametrize("prev", ["acknowledged", "pending", "held", "inProgress"])
@@ -229,9 +225,7 @@ def test_item_missing_state_is_carried_over() -> None:
 
 @pytest.mark.parametrize("start", ["acknowledged", "pending", "held"])
 def test_first_item_in_progress_moves_order(start: str) -> None:
-    old = order(
-        start, ("1", "pending" if start != "acknowledged" else "acknowledged"), ("2", "held")
-    )
+    old = order(start, ("1", "pending" if start != "acknowledged" else "acknowledged"), ("2", "held"))
     doc, changes = apply_order_update(old, with_items(old, **{"1": "inProgress"}), NOW)
     assert doc["state"] == "inProgress"
     assert "completionDate" not in doc
@@ -383,9 +377,7 @@ def test_explicit_rejected_cascades_to_open_items() -> None:
 
 def test_cause_is_propagated() -> None:
     old = order("acknowledged", ("1", "acknowledged"))
-    _, changes = apply_order_update(
-        old, with_items(old, **{"1": "inProgress"}), NOW, cause="simulator"
-    )
+    _, changes = apply_order_update(old, with_items(old, **{"1": "inProgress"}), NOW, cause="simulator")
     assert [c.cause for c in changes] == ["simulator", "derived"]
 
 
@@ -596,9 +588,7 @@ def test_cancel_order_without_items() -> None:
     assert "orderItem" not in out.order
 
 
-@pytest.mark.parametrize(
-    "start", [*sorted(TERMINAL_ORDER_STATES), ASSESSING, "pendingCancellation"]
-)
+@pytest.mark.parametrize("start", [*sorted(TERMINAL_ORDER_STATES), ASSESSING, "pendingCancellation"])
 def test_cancel_order_refused(start: str) -> None:
     old = order(start, ("1", "completed"))
     out = cancel_order(old, NOW)

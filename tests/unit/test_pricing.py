@@ -404,9 +404,7 @@ def test_id_assignment_keeps_client_ids_and_skips_used_numbers() -> None:
 
 
 def test_duplicate_ids_across_nesting_rejected() -> None:
-    expect_error(
-        {"cartItem": [{"id": "1"}, {"cartItem": [{"id": 1}]}]}, "cartItem[1].cartItem[0].id"
-    )
+    expect_error({"cartItem": [{"id": "1"}, {"cartItem": [{"id": 1}]}]}, "cartItem[1].cartItem[0].id")
     expect_error({"cartItem": [{"id": "x"}, {"id": "x"}]}, "cartItem[1].id")
     expect_error({"cartItem": [{"id": True}]}, "cartItem[0].id")
 
@@ -425,9 +423,7 @@ def test_defaults_and_quantity_validation() -> None:
     expect_error({"cartItem": [{"action": "remove"}]}, "cartItem[0].action")
 
 
-@pytest.mark.parametrize(
-    "bad", ["abc", True, float("nan"), "NaN", "Infinity", float("inf"), None, {}]
-)
+@pytest.mark.parametrize("bad", ["abc", True, float("nan"), "NaN", "Infinity", float("inf"), None, {}])
 def test_bad_amount_value(bad: Any) -> None:
     cart = {"cartItem": [{"itemPrice": [cprice(10, 12)]}]}
     cart["cartItem"][0]["itemPrice"][0]["price"]["dutyFreeAmount"]["value"] = bad
@@ -449,9 +445,7 @@ def test_amount_bound() -> None:
     expect_error({"cartItem": [{"itemPrice": [cprice(10**12 + 1)]}]}, field)
     expect_error({"cartItem": [{"itemPrice": [cprice("-1e13")]}]}, field)
     # a computed total beyond the bound names the entry
-    expect_error(
-        {"cartItem": [{"quantity": 2, "itemPrice": [cprice(10**12)]}]}, "cartItem[0].itemPrice[0]"
-    )
+    expect_error({"cartItem": [{"quantity": 2, "itemPrice": [cprice(10**12)]}]}, "cartItem[0].itemPrice[0]")
 
 
 @pytest.mark.parametrize("bad", [-1, 100.01, "101", "x", True])
@@ -651,9 +645,7 @@ def cart_items(depth: int) -> st.SearchStrategy[dict[str, Any]]:
 carts = st.fixed_dictionaries({"cartItem": st.lists(cart_items(2), max_size=3)})
 
 
-def walk(
-    items: list[dict[str, Any]], charged: bool = True
-) -> Iterator[tuple[dict[str, Any], bool]]:
+def walk(items: list[dict[str, Any]], charged: bool = True) -> Iterator[tuple[dict[str, Any], bool]]:
     for item in items:
         c = charged and item["status"] == "active"
         yield item, c
@@ -680,9 +672,7 @@ def totals_by_group(cart_total: list[dict[str, Any]]) -> dict[tuple[Any, ...], t
     }
 
 
-PROPERTY_SETTINGS = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY_SETTINGS
@@ -723,9 +713,7 @@ def test_property_idempotent(cart: dict[str, Any]) -> None:
 
 @PROPERTY_SETTINGS
 @given(carts, st.data())
-def test_property_quantity_patch_changes_total_by_item_delta(
-    cart: dict[str, Any], data: st.DataObject
-) -> None:
+def test_property_quantity_patch_changes_total_by_item_delta(cart: dict[str, Any], data: st.DataObject) -> None:
     before = prepare_cart(cart)
     charged_items = [item for item, charged in walk(before["cartItem"]) if charged]
     if not charged_items:

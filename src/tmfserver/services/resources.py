@@ -17,7 +17,7 @@ from ulid import ULID
 from ..domain import events
 from ..domain.lifecycle import StateChange
 from ..errors import ApiError, BadRequest, NotFound
-from ..query.parse import Query, QueryError, QueryLimits, parse_query
+from ..query.parse import Path, Query, QueryError, QueryLimits, parse_query
 from ..query.projection import project
 from ..query.values import utc_now_iso
 from ..store.models import ResourceMixin
@@ -48,6 +48,8 @@ class ResourceKind:
     events: frozenset[str] = frozenset({events.CREATE, events.ATTRIBUTE_VALUE_CHANGE, events.DELETE})
     # Entering one of these states also raises an InformationRequired event.
     information_required_states: frozenset[str] = frozenset()
+    # Top-level attributes the response schema requires: a `fields` selection keeps them like id/href/@type.
+    always_kept: tuple[str, ...] = ()
 
     @property
     def default_type(self) -> str:
@@ -110,6 +112,7 @@ def store_update(
 class Stored:
     document: dict
     version: int
+    kept: tuple[str, ...] = ()  # the kind's always_kept, for projections of this document
 
 
 @dataclass(frozen=True)
@@ -163,13 +166,19 @@ def retrieve(services: Services, kind: ResourceKind, resource_id: str) -> Stored
     row = read_document(services.engine, kind.model, resource_id)
     if row is None:
         raise NotFound(kind.name, resource_id)
-    return Stored(row.doc, row.version)
+    return Stored(row.doc, row.version, kind.always_kept)
+
+
+def with_kept(fields: tuple[Path, ...] | None, kept: tuple[str, ...]) -> tuple[Path, ...] | None:
+    """`fields` plus the always-kept attributes (whole), so a projection still satisfies the schema."""
+    return fields if fields is None else (*fields, *((name,) for name in kept))
 
 
 def listing(services: Services, kind: ResourceKind, query: Query) -> Page:
     with unit_of_work(services.sessions, write=False) as uow:
         rows, total = uow.repository(kind.model).page(query)
-        return Page([project(row.doc, query.fields) for row in rows], total, query)
+        fields = with_kept(query.fields, kind.always_kept)
+        return Page([project(row.doc, fields) for row in rows], total, query)
 
 
 def etag(version: int) -> str:
@@ -205,6 +214,12 @@ def update(
         candidate = change(copy.deepcopy(stored))
         if not isinstance(candidate, dict):
             raise BadRequest(f"the patched {kind.name} is not a JSON object")
+        validator = services.document_validators.get(kind.name)
+        if validator is not None:
+            error = next(iter(validator.iter_errors(candidate)), None)
+            if error is not None:
+                where = "/".join(str(part) for part in error.absolute_path) or "/"
+                raise BadRequest(f"the patched {kind.name} is not valid at {where}: {error.message}")
         touched = sorted(k for k in kind.immutable if candidate.get(k) != stored.get(k))
         if touched:
             raise BadRequest(f"{', '.join(touched)} cannot be changed")

@@ -182,7 +182,9 @@ def page_statement(model: type[ResourceMixin], query: Query) -> Select:
         order.extend(_sort_keys(model, path, descending))
     # Default and tie-breaker: newest first. pk follows insertion order, so paging is stable.
     order.append(model.pk.desc())
-    return statement.order_by(*order).offset(query.offset).limit(query.limit)
+    # Page the primary keys first (a narrow index walk, cheap even at a deep offset), then load those rows.
+    page = statement.with_only_columns(model.pk).order_by(*order).offset(query.offset).limit(query.limit)
+    return select(model).where(model.pk.in_(page.scalar_subquery())).order_by(*order)
 
 
 def count_statement(model: type[ResourceMixin], query: Query) -> Select:

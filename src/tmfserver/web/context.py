@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from ipaddress import ip_address
+from typing import Any
 from urllib.parse import parse_qsl
 
 from connexion import request
@@ -21,6 +23,9 @@ class Services:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    # Resource name → validator of a whole stored document against its definition in the served document.
+    # A JSON Patch is validated only as a list of operations; its result is checked with these.
+    document_validators: Mapping[str, Any] = field(default_factory=dict)
 
 
 def services() -> Services:
@@ -31,7 +36,8 @@ def query_pairs() -> list[tuple[str, str]]:
     """The raw query string as ordered (name, value) pairs: TMF630 filters are not in the documents."""
     raw = request.scope.get("query_string", b"")
     try:
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        # errors="strict": percent-encoded bytes that are not UTF-8 (%ff) are refused like raw ones
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, errors="strict")
     except UnicodeDecodeError:
         raise BadRequest("the query string is not valid UTF-8") from None
 

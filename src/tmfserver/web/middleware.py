@@ -26,6 +26,10 @@ async def send_tmf_error(send: Send, status: int, message: str, headers: list | 
     await send({"type": "http.response.body", "body": body})
 
 
+def _has_nul(query: bytes) -> bool:
+    return b"\x00" in query or b"%00" in query
+
+
 class BodyTooLarge(ApiError):
     """Raised from `receive` while the body streams in; Connexion's error handling renders it."""
 
@@ -52,6 +56,10 @@ class RequestGuard:
             await send_tmf_error(
                 send, 400, f"the query string is longer than {settings.max_query_length} bytes"
             )
+            return
+        if "\x00" in scope.get("path", "") or _has_nul(scope.get("query_string", b"")):
+            # PostgreSQL refuses NUL in text: never let one reach a filter or an id lookup.
+            await send_tmf_error(send, 400, "NUL characters are not allowed in the path or the query")
             return
         headers = dict(scope.get("headers", []))
         limit = settings.max_body_bytes

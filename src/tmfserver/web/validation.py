@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 
 from connexion.exceptions import BadRequestProblem
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, MediaTypeDict
+from jsonschema import Draft4Validator
 
 # RFC 6902 operations, checked before the patch is applied (the documents have no schema for them).
 JSON_PATCH_SCHEMA = {
@@ -23,17 +25,72 @@ JSON_PATCH_SCHEMA = {
 }
 
 
-def _depth_exceeds(value: t.Any, limit: int) -> bool:
+class _Refused(ValueError):
+    """A JSON value the server does not take (raised from the json parser's hooks)."""
+
+
+# PostgreSQL refuses NUL in text and JSONB; an unpaired surrogate (JSON "\\ud800") cannot be encoded at all.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> str | None:
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return "NUL characters (\\u0000)" if found.group() == "\x00" else "unpaired UTF-16 surrogates"
+
+
+# Integers beyond what a float holds cannot be indexed for filtering (and 10**1000 as digits costs CPU).
+_MAX_INT_DIGITS = 309
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise _Refused(f"a number has more than {_MAX_INT_DIGITS} digits")
+    value = int(text)
+    try:
+        float(value)
+    except OverflowError:
+        raise _Refused("a number is too large") from None
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _Refused(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _parse_constant(name: str) -> t.NoReturn:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _limit_violation(value: t.Any, max_depth: int, max_items: int, max_string: int) -> str | None:
+    """What makes a parsed body too big or unstorable, or None: nesting, array length, string length
+    (member names too), NUL characters and unpaired surrogates."""
     stack = [(value, 1)]
     while stack:
         current, depth = stack.pop()
-        if depth > limit:
-            return True
+        if depth > max_depth:
+            return f"JSON nested deeper than {max_depth} levels"
         if isinstance(current, dict):
-            stack.extend((v, depth + 1) for v in current.values())
+            for key, member in current.items():
+                if len(key) > max_string:
+                    return f"a member name is longer than {max_string} characters"
+                if _unstorable(key):
+                    return f"{_unstorable(key)} are not allowed in member names"
+                stack.append((member, depth + 1))
         elif isinstance(current, list):
+            if len(current) > max_items:
+                return f"an array has more than {max_items} items"
             stack.extend((v, depth + 1) for v in current)
-    return False
+        elif isinstance(current, str):
+            if len(current) > max_string:
+                return f"a string is longer than {max_string} characters"
+            if _unstorable(current):
+                return f"{_unstorable(current)} are not allowed in strings"
+    return None
 
 
 def _without_member_nulls(value: t.Any) -> t.Any:
@@ -46,10 +103,13 @@ def _without_member_nulls(value: t.Any) -> t.Any:
 
 
 class TmfJsonBodyValidator(JSONRequestBodyValidator):
-    """Connexion's JSON validator, plus: invalid UTF-8 and over-deep nesting are 400s, not 500s;
+    """Connexion's JSON validator, plus: invalid UTF-8, over-deep nesting, over-long arrays and strings,
+    NUL characters, NaN/Infinity and out-of-range numbers are 400s, not 500s;
     a PATCH body (a merge patch) is validated without its `null` members."""
 
     max_depth = 32
+    max_items = 1000
+    max_string = 10_000
     _is_patch = False
 
     def _validate(self, body: t.Any) -> dict | None:
@@ -65,11 +125,16 @@ class TmfJsonBodyValidator(JSONRequestBodyValidator):
         if not text:
             return None
         try:
-            body = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            body = json.loads(
+                text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+            )
+        except _Refused as exc:
+            raise BadRequestProblem(detail=f"the request body is refused: {exc}") from None
+        except (json.JSONDecodeError, RecursionError, ValueError) as exc:
             raise BadRequestProblem(detail=f"the request body is not valid JSON: {exc}") from None
-        if _depth_exceeds(body, self.max_depth):
-            raise BadRequestProblem(detail=f"JSON nested deeper than {self.max_depth} levels")
+        violation = _limit_violation(body, self.max_depth, self.max_items, self.max_string)
+        if violation:
+            raise BadRequestProblem(detail=violation)
         return body
 
 
@@ -78,9 +143,10 @@ class JsonPatchBodyValidator(TmfJsonBodyValidator):
         super().__init__(schema=JSON_PATCH_SCHEMA, **kwargs)
 
 
-def validator_map(max_depth: int) -> dict:
-    json_validator = type("JsonBody", (TmfJsonBodyValidator,), {"max_depth": max_depth})
-    patch_validator = type("JsonPatchBody", (JsonPatchBodyValidator,), {"max_depth": max_depth})
+def validator_map(max_depth: int, max_items: int = 1000, max_string: int = 10_000) -> dict:
+    limits = {"max_depth": max_depth, "max_items": max_items, "max_string": max_string}
+    json_validator = type("JsonBody", (TmfJsonBodyValidator,), limits)
+    patch_validator = type("JsonPatchBody", (JsonPatchBodyValidator,), limits)
     return {
         **VALIDATOR_MAP,
         "body": MediaTypeDict(
@@ -90,3 +156,9 @@ def validator_map(max_depth: int) -> dict:
             }
         ),
     }
+
+
+def document_validator(document: dict, definition: str) -> Draft4Validator:
+    """A validator for one definition of a served (Swagger 2) document, its $refs resolved in that document."""
+    schema = {"definitions": document["definitions"], "$ref": f"#/definitions/{definition}"}
+    return Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)

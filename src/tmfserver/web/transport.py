@@ -1,0 +1,215 @@
+"""Transport hygiene: request ids (header, log lines, error bodies), security headers, CORS.
+
+`RequestId` is the outermost middleware: every response, errors of the other middlewares included, leaves
+through it. This module imports nothing of the project so that `errors.error_body` can read the request id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from contextvars import ContextVar
+
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from ulid import ULID
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client-sent id is echoed only when it is short and plainly printable; anything else is replaced.
+SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:+/=@-]{1,128}$")
+
+_request_id: ContextVar[str | None] = ContextVar("tmfserver_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name.lower() == b"x-request-id":
+            try:
+                candidate = value.decode("ascii")
+            except UnicodeDecodeError:
+                break
+            if SANE_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return str(ULID())
+
+
+_factory_installed = False
+
+
+def install_log_record_factory() -> None:
+    """Every log record gets `request_id` ("-" outside a request), whoever logs it and however the
+    handlers are configured, so a format can always say `%(request_id)s`."""
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = _request_id.get() or "-"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True
+
+
+class RequestIdFilter(logging.Filter):
+    """For handlers configured before the record factory is installed (uvicorn's worker processes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = _request_id.get() or "-"
+        return True
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+def uvicorn_log_config(level: str) -> dict:
+    """uvicorn's logging configuration with the request id in every line, the app's loggers included."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = {**LOGGING_CONFIG, "formatters": {k: dict(v) for k, v in LOGGING_CONFIG["formatters"].items()}}
+    config["formatters"]["default"]["fmt"] = "%(levelprefix)s [%(request_id)s] %(message)s"
+    config["formatters"]["access"]["fmt"] = (
+        '%(levelprefix)s [%(request_id)s] %(client_addr)s - "%(request_line)s" %(status_code)s'
+    )
+    config["formatters"]["app"] = {"format": LOG_FORMAT}
+    config["filters"] = {"request_id": {"()": f"{__name__}.RequestIdFilter"}}
+    config["handlers"] = {
+        **{
+            name: {**handler, "filters": ["request_id"]} for name, handler in LOGGING_CONFIG["handlers"].items()
+        },
+        "app": {
+            "formatter": "app",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "filters": ["request_id"],
+        },
+    }
+    config["loggers"] = {
+        **LOGGING_CONFIG["loggers"],
+        "tmfserver": {"handlers": ["app"], "level": level.upper(), "propagate": False},
+    }
+    return config
+
+
+# Every response: no MIME sniffing, no framing (the UI included), no referrer leaks.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+# API responses (JSON) may not load or run anything; Swagger UI pages only may not be framed.
+API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+UI_CSP = b"frame-ancestors 'none'"
+
+
+def is_ui_path(path: str, base_paths: tuple[str, ...]) -> bool:
+    """Swagger UI of one of the served documents (`<basePath>/ui…`), not an id that happens to be `ui`."""
+    return any(path == base + "/ui" or path.startswith(base + "/ui/") for base in base_paths)
+
+
+class RequestId:
+    """Takes the client's sane `X-Request-ID` or makes a ULID, holds it in a context variable for log
+    lines and error bodies, echoes it, and adds the security headers to every response.
+
+    API responses get `Cache-Control: no-store` unless the handler set one; Swagger UI's assets may cache.
+    No `Server` header leaves (uvicorn's is disabled in `tmfserver serve`; any other is dropped here)."""
+
+    def __init__(self, app: ASGIApp, base_paths: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.base_paths = base_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(scope.get("headers", []))
+        ui = is_ui_path(scope.get("path", ""), self.base_paths)
+        token = _request_id.set(request_id)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in DROPPED]
+                present = {k.lower() for k, _v in headers}
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", UI_CSP if ui else API_CSP))
+                if not ui and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            _request_id.reset(token)
+
+
+DROPPED = {b"server", b"x-powered-by", b"x-request-id"}
+
+CORS_METHODS = ("GET", "POST", "PATCH", "DELETE", "OPTIONS")
+CORS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "X-API-Key",
+    "X-Request-ID",
+    "If-Match",
+    "If-None-Match",
+)
+CORS_EXPOSED_HEADERS = (
+    "Location",
+    "ETag",
+    "Link",
+    "X-Total-Count",
+    "X-Result-Count",
+    "X-Request-ID",
+    "Retry-After",
+    "WWW-Authenticate",
+)
+
+
+class Cors(CORSMiddleware):
+    """Starlette's CORS middleware; a refused preflight is a TMF Error like every other refusal."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        from ..errors import error_body  # errors imports this module
+
+        body = json.dumps(error_body(response.status_code, bytes(response.body).decode())).encode()
+        headers = {
+            k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")
+        }
+        return Response(body, status_code=response.status_code, headers=headers, media_type="application/json")
+
+
+def cors_origins(setting: str) -> list[str]:
+    return [origin.strip().rstrip("/") for origin in setting.split(",") if origin.strip()]
+
+
+def cors_options(setting: str, max_age: int) -> dict:
+    """Options for Starlette's CORSMiddleware. No credentials (cookies) are ever allowed: the API
+    authenticates with headers, which a browser only sends when the page's script sets them."""
+    return {
+        "allow_origins": cors_origins(setting),
+        "allow_methods": CORS_METHODS,
+        "allow_headers": CORS_REQUEST_HEADERS,
+        "expose_headers": CORS_EXPOSED_HEADERS,
+        "allow_credentials": False,
+        "max_age": max_age,
+    }
+
+
+__all__ = ["Cors", "RequestId", "cors_options", "current_request_id", "install_log_record_factory"]
