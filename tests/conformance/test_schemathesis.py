@@ -1,6 +1,6 @@
 """Schemathesis conformance run: every operation of TMF652 and TMF663, in-process, with response validation on.
 
-- test_tmf652 / test_tmf663: one sub-test per operation (all but /hub and /listener/*, see
+- test_tmf652 / test_tmf663: one sub-test per operation (hub and listeners included; see
   schemathesis_support.EXCLUDED_PATHS); examples, coverage and fuzzing phases; positive and negative data;
   checks in schemathesis_support.CHECKS.
 - test_stateful: per document, Schemathesis' state machine following the x-links added by
