@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from . import specbuild
 from .errors import ApiError
+from .query.projection import RequiredKeys
 from .services.background import BackgroundWork
 from .settings import Settings
 from .store.db import make_engine, make_session_factory
@@ -48,9 +49,11 @@ APIS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-# Patchable resources and the definition their stored documents must satisfy after a patch.
-PATCHABLE_DEFINITIONS = {
+# Each stored resource and its definition in a served document: patched documents are validated against it,
+# `fields` selections keep what it requires.
+RESOURCE_DEFINITIONS = {
     "resourceOrder": ("TMF652", "ResourceOrder"),
+    "cancelResourceOrder": ("TMF652", "CancelResourceOrder"),
     "shoppingCart": ("TMF663", "ShoppingCart"),
 }
 
@@ -89,13 +92,18 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     install_log_record_factory()
     engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
     use_immediate_transactions_on_sqlite(engine)
+    definitions = {api: json.loads(document_path(api).read_text()) for api, _ in RESOURCE_DEFINITIONS.values()}
     services = Services(
         settings,
         engine,
         make_session_factory(engine),
         document_validators={
-            kind_name: document_validator(json.loads(document_path(api).read_text()), definition)
-            for kind_name, (api, definition) in PATCHABLE_DEFINITIONS.items()
+            name: document_validator(definitions[api], definition)
+            for name, (api, definition) in RESOURCE_DEFINITIONS.items()
+        },
+        required_keys={
+            name: RequiredKeys(definitions[api]["definitions"], definition)
+            for name, (api, definition) in RESOURCE_DEFINITIONS.items()
         },
     )
 

@@ -2,11 +2,49 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from .parse import Path
 
 ALWAYS_KEPT = ("id", "href", "@type")
+
+
+class RequiredKeys:
+    """What the resource's schema requires at each level of a document, so a `fields` selection still
+    conforms (e.g. `fields=relatedParty.name` keeps each party's required `id` and `@referredType`).
+
+    Walks a Swagger 2 definition along a path on demand ($refs and array items followed; recursive
+    definitions such as TMF663's CartItem are fine because only requested paths are walked)."""
+
+    def __init__(self, definitions: dict, root: str) -> None:
+        self._definitions = definitions
+        self._root = {"$ref": f"#/definitions/{root}"}
+
+    def _resolve(self, schema: dict | None) -> dict | None:
+        while isinstance(schema, dict) and ("$ref" in schema or schema.get("type") == "array"):
+            if "$ref" in schema:
+                schema = self._definitions.get(schema["$ref"].rsplit("/", 1)[-1])
+            else:
+                schema = schema.get("items")
+        return schema if isinstance(schema, dict) else None
+
+    @lru_cache(maxsize=1024)  # noqa: B019 - one instance per resource type for the app's lifetime
+    def at(self, path: Path) -> tuple[str, ...]:
+        schema = self._resolve(self._root)
+        for segment in path:
+            schema = self._resolve((schema or {}).get("properties", {}).get(segment))
+        return tuple((schema or {}).get("required", ()))
+
+    def expand(self, fields: tuple[Path, ...]) -> tuple[Path, ...]:
+        """`fields` plus the required attributes of every level each field passes through."""
+        extra = [
+            (*path[:depth], key)
+            for path in fields
+            for depth in range(len(path))
+            for key in self.at(path[:depth])
+        ]
+        return (*fields, *dict.fromkeys(extra))
 
 
 def _select(value: Any, path: Path) -> Any:
@@ -55,9 +93,11 @@ def _drop_missing(value: Any) -> Any:
     return value
 
 
-def project(document: dict, fields: tuple[Path, ...] | None) -> dict:
+def project(document: dict, fields: tuple[Path, ...] | None, required: RequiredKeys | None = None) -> dict:
     if fields is None:
         return document
+    if required is not None:
+        fields = required.expand(fields) if fields else tuple((key,) for key in required.at(()))
     result: dict = {key: document[key] for key in ALWAYS_KEPT if key in document}
     for path in fields:
         part = _select(document, path)

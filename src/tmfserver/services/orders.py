@@ -172,7 +172,6 @@ CANCEL_KIND = ResourceKind(
     server_owned=CANCEL_SERVER_OWNED,
     on_create=_create_cancel_request,
     columns=_cancel_columns,
-    always_kept=("resourceOrder",),  # required by the CancelResourceOrder schema, so kept by `fields`
 )
 
 

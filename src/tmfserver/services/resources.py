@@ -17,8 +17,8 @@ from ulid import ULID
 from ..domain import events
 from ..domain.lifecycle import StateChange
 from ..errors import ApiError, BadRequest, NotFound
-from ..query.parse import Path, Query, QueryError, QueryLimits, parse_query
-from ..query.projection import project
+from ..query.parse import Query, QueryError, QueryLimits, parse_query
+from ..query.projection import RequiredKeys, project
 from ..query.values import utc_now_iso
 from ..store.models import ResourceMixin
 from ..store.repository import read_document
@@ -48,8 +48,6 @@ class ResourceKind:
     events: frozenset[str] = frozenset({events.CREATE, events.ATTRIBUTE_VALUE_CHANGE, events.DELETE})
     # Entering one of these states also raises an InformationRequired event.
     information_required_states: frozenset[str] = frozenset()
-    # Top-level attributes the response schema requires: a `fields` selection keeps them like id/href/@type.
-    always_kept: tuple[str, ...] = ()
 
     @property
     def default_type(self) -> str:
@@ -112,7 +110,7 @@ def store_update(
 class Stored:
     document: dict
     version: int
-    kept: tuple[str, ...] = ()  # the kind's always_kept, for projections of this document
+    shape: RequiredKeys | None = None  # what `fields` must keep for the document to stay schema-valid
 
 
 @dataclass(frozen=True)
@@ -166,19 +164,14 @@ def retrieve(services: Services, kind: ResourceKind, resource_id: str) -> Stored
     row = read_document(services.engine, kind.model, resource_id)
     if row is None:
         raise NotFound(kind.name, resource_id)
-    return Stored(row.doc, row.version, kind.always_kept)
-
-
-def with_kept(fields: tuple[Path, ...] | None, kept: tuple[str, ...]) -> tuple[Path, ...] | None:
-    """`fields` plus the always-kept attributes (whole), so a projection still satisfies the schema."""
-    return fields if fields is None else (*fields, *((name,) for name in kept))
+    return Stored(row.doc, row.version, services.required_keys.get(kind.name))
 
 
 def listing(services: Services, kind: ResourceKind, query: Query) -> Page:
     with unit_of_work(services.sessions, write=False) as uow:
         rows, total = uow.repository(kind.model).page(query)
-        fields = with_kept(query.fields, kind.always_kept)
-        return Page([project(row.doc, fields) for row in rows], total, query)
+        shape = services.required_keys.get(kind.name)
+        return Page([project(row.doc, query.fields, shape) for row in rows], total, query)
 
 
 def etag(version: int) -> str:

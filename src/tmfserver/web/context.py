@@ -26,6 +26,8 @@ class Services:
     # Resource name → validator of a whole stored document against its definition in the served document.
     # A JSON Patch is validated only as a list of operations; its result is checked with these.
     document_validators: Mapping[str, Any] = field(default_factory=dict)
+    # Resource name → what its schema requires at each level, kept by `fields` selections.
+    required_keys: Mapping[str, Any] = field(default_factory=dict)
 
 
 def services() -> Services:

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from connexion import request
 
 from ..query.projection import project
-from ..services.resources import Page, Stored, etag, with_kept
+from ..services.resources import Page, Stored, etag
 
 
 def created(stored: Stored) -> tuple[dict, int, dict[str, str]]:
@@ -21,7 +21,7 @@ def one(stored: Stored, fields: Any = None) -> tuple[dict | None, int, dict[str,
     if_none_match = request.headers.get("if-none-match")
     if if_none_match and (if_none_match.strip() == "*" or tag in {t.strip() for t in if_none_match.split(",")}):
         return None, 304, {"ETag": tag}
-    return project(stored.document, with_kept(fields, stored.kept)), 200, {"ETag": tag}
+    return project(stored.document, fields, stored.shape), 200, {"ETag": tag}
 
 
 def if_match() -> str | None:
