@@ -188,6 +188,15 @@ def check_if_match(if_match: str | None, version: int) -> None:
         raise ApiError(412, f"If-Match {if_match} does not match the current ETag {etag(version)}")
 
 
+def _locked(uow: UnitOfWork, kind: ResourceKind, resource_id: str, if_match: str | None) -> ResourceMixin:
+    """The row to change, locked for the rest of the transaction, after the client's If-Match."""
+    row = uow.repository(kind.model).get(resource_id, for_update=True)
+    if row is None:
+        raise NotFound(kind.name, resource_id)
+    check_if_match(if_match, row.version)
+    return row
+
+
 def update(
     services: Services,
     kind: ResourceKind,
@@ -198,11 +207,7 @@ def update(
 ) -> Stored:
     """Apply `change` (stored document → candidate) under a row lock, then the domain hook."""
     with unit_of_work(services.sessions, write=True) as uow:
-        repository = uow.repository(kind.model)
-        row = repository.get(resource_id, for_update=True)
-        if row is None:
-            raise NotFound(kind.name, resource_id)
-        check_if_match(if_match, row.version)
+        row = _locked(uow, kind, resource_id, if_match)
         stored = copy.deepcopy(row.doc)
         candidate = change(copy.deepcopy(stored))
         if not isinstance(candidate, dict):
@@ -239,15 +244,11 @@ def delete(
     if_match: str | None = None,
 ) -> None:
     with unit_of_work(services.sessions, write=True) as uow:
-        repository = uow.repository(kind.model)
-        row = repository.get(resource_id, for_update=True)
-        if row is None:
-            raise NotFound(kind.name, resource_id)
-        check_if_match(if_match, row.version)
+        row = _locked(uow, kind, resource_id, if_match)
         if check:
             check(row.doc)
         emit(uow, kind, events.DELETE, row.doc, utc_now_iso())
-        repository.delete(row)
+        uow.repository(kind.model).delete(row)
 
 
 JSON_PATCH = "application/json-patch+json"
