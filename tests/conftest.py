@@ -19,7 +19,7 @@ from tmfserver import specbuild
 from tmfserver.app import create_app
 from tmfserver.cli import migrate
 from tmfserver.settings import Settings
-from tmfserver.store.models import RESOURCE_MODELS, Base
+from tmfserver.store.models import Base
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -109,6 +109,3 @@ def client(app):
     _empty_tables(app)
     with app.test_client() as test_client:
         yield test_client
-
-
-__all__ = ["RESOURCE_MODELS"]

@@ -4,36 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion import request
-
-from ..query.values import utc_now_iso
-from ..services import resources
 from ..services.orders import ORDER_KIND, check_order_deletable
-from ..web import responses
-from ..web.context import base_url, query_pairs, services
+from . import operations
 
 
 def list_resource_order(**_params: Any) -> tuple:
-    query = resources.parse(services(), query_pairs())
-    return responses.page(resources.listing(services(), ORDER_KIND, query))
+    return operations.list_resources(ORDER_KIND)
 
 
 def create_resource_order(resourceOrder: Any, **_params: Any) -> tuple:
-    stored = resources.create(services(), ORDER_KIND, resourceOrder, base_url(), utc_now_iso())
-    return responses.created(stored)
+    return operations.create_resource(ORDER_KIND, resourceOrder)
 
 
 def retrieve_resource_order(id: str, **_params: Any) -> tuple:
-    query = resources.parse(services(), query_pairs())
-    return responses.one(resources.retrieve(services(), ORDER_KIND, id), query.fields)
+    return operations.retrieve_resource(ORDER_KIND, id)
 
 
 def patch_resource_order(id: str, resourceOrder: Any, **_params: Any) -> tuple:
-    change = resources.patch_change(request.content_type or "", resourceOrder, ORDER_KIND)
-    stored = resources.update(services(), ORDER_KIND, id, change, utc_now_iso(), if_match=responses.if_match())
-    return responses.one(stored)
+    return operations.patch_resource(ORDER_KIND, id, resourceOrder)
 
 
 def delete_resource_order(id: str, **_params: Any) -> tuple:
-    resources.delete(services(), ORDER_KIND, id, check=check_order_deletable, if_match=responses.if_match())
-    return None, 204
+    # In-flight orders are cancelled, not deleted (409).
+    return operations.delete_resource(ORDER_KIND, id, check=check_order_deletable)
