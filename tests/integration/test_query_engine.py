@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tmfserver.query.parse import parse_query
-from tmfserver.store.db import make_engine, make_session_factory
+from tmfserver.store.db import make_session_factory
 from tmfserver.store.models import RESOURCE_MODELS, ResourceMixin
 from tmfserver.store.repository import DocumentRepository
 
@@ -227,13 +227,6 @@ SORT_CASES: list[tuple[list[tuple[str, str]], list[str]]] = [
     ([("state.ne", "failed"), ("sort", "-priority")], ["d2", "d6", "d1", "d4", "d5"]),
     ([("orderDate.gt", "2021-01-01"), ("sort", "-orderDate")], ["d4", "d3", "d2", "d1"]),
 ]
-
-
-@pytest.fixture(scope="module")
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -7,15 +7,11 @@ every resource type; and the order `sort` produces.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from tmfserver.query.parse import parse_query
-from tmfserver.store.db import make_engine
 from tmfserver.store.models import RESOURCE_MODELS, ResourceMixin
 from tmfserver.store.repository import DocumentRepository
 
@@ -105,13 +101,6 @@ def filters(draw: st.DrawFn) -> tuple[str, str]:
     chosen = ",".join(draw(st.lists(quoted(text_values), min_size=1, max_size=3)))
     name = {"eq": path, "eq.": f"{path}.eq", "ne": f"{path}.ne", "!": f"{path}!"}[form]
     return name, chosen
-
-
-@pytest.fixture(scope="module")
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def _stored(engine: Engine, model: type[ResourceMixin], docs: list[dict]):

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.orm import Session
 
 from tmfserver.query.parse import QueryError, parse_query
-from tmfserver.store.db import make_engine, make_session_factory
+from tmfserver.store.db import make_session_factory
 from tmfserver.store.models import RESOURCE_MODELS, ResourceOrder, SearchValue
 from tmfserver.store.repository import DocumentRepository
 
@@ -72,13 +72,6 @@ CASES: list[tuple[list[tuple[str, str]], set[str]]] = [
 ]
 
 PATHOLOGICAL = ["(a+)+$", "(a|aa)+$", "(a*)*$", "(.*a){12}$", "^(a|a?)+$", "(a+)+b"]
-
-
-@pytest.fixture(scope="module")
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,18 @@
+"""Fixtures for tests that talk to the database directly (no HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from tmfserver.store.db import make_engine
+
+
+@pytest.fixture(scope="module")
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on the suite's migrated database (SQLite or PostgreSQL, per --db)."""
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
