@@ -1,4 +1,7 @@
-"""`tmfserver` command: build specs, migrate, serve, run event delivery, inspect and replay dead letters."""
+"""`tmfserver` command: build specs, migrate, serve, deliver events, replay dead letters, check the settings.
+
+Each subcommand has `--help`; the Makefile calls these rather than repeating them.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 
 from . import specbuild
-from .settings import Settings
+from .settings import Settings, SettingsError, env_name, load_settings, masked_value
 from .web.transport import LOG_FORMAT, install_log_record_factory, uvicorn_log_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -112,23 +116,130 @@ def replay(settings: Settings, ids: list[int] | None) -> None:
         services.engine.dispose()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="tmfserver")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("openapi", help="fetch pinned documents, apply patches, validate")
-    sub.add_parser("migrate", help="apply Alembic migrations to DATABASE_URL")
-    serve = sub.add_parser("serve", help="migrate, then serve on HOST:PORT")
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--no-migrate", action="store_true")
-    dispatcher = sub.add_parser("dispatch", help="deliver events and run scheduled cancellations until stopped")
-    dispatcher.add_argument("--once", action="store_true", help="one pass, then exit")
-    dead = sub.add_parser("dead-letters", help="print dead deliveries as JSON lines")
-    dead.add_argument("--limit", type=int, default=100)
-    again = sub.add_parser("replay", help="re-queue dead deliveries (all, or those given by --id)")
-    again.add_argument("--id", type=int, action="append", dest="ids", metavar="N")
-    args = parser.parse_args(argv)
+def check_config(settings: Settings, as_json: bool, table: bool, connect: bool) -> int:
+    """Print the effective settings (secrets masked), or the README table of defaults; `--connect` also
+    opens the database. Exit code 1 when the database cannot be reached."""
+    if table:
+        print(settings_table())
+        return 0
+    values = {env_name(field): masked_value(settings, field) for field in Settings.model_fields}
+    if as_json:
+        print(json.dumps(values, indent=2))
+    else:
+        for field, (name, value) in zip(Settings.model_fields, values.items(), strict=True):
+            origin = "set" if field in settings.model_fields_set else "default"
+            print(f"{name}={value}  # {origin}")
+    if connect:
+        from sqlalchemy import create_engine, text
 
-    settings = Settings()
+        engine = create_engine(settings.database_url, connect_args=connect_timeout(settings.database_url))
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as error:
+            print(
+                f"tmfserver: database unreachable at {masked_value(settings, 'database_url')}: "
+                f"{str(error).splitlines()[0]}",
+                file=sys.stderr,
+            )
+            return 1
+        finally:
+            engine.dispose()
+    return 0
+
+
+def connect_timeout(database_url: str) -> dict:
+    return {"connect_timeout": 5} if database_url.startswith("postgresql") else {}
+
+
+def settings_table() -> str:
+    """The README's settings table, from the fields' defaults and descriptions."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for field, info in Settings.model_fields.items():
+        default = info.default
+        shown = str(default).lower() if isinstance(default, bool) else str(default)
+        rows.append(f"| `{env_name(field)}` | {f'`{shown}`' if shown else '(empty)'} | {info.description} |")
+    return "\n".join(rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tmfserver",
+        description="TM Forum TMF652 Resource Ordering and TMF663 Shopping Cart server. Settings come from the "
+        "environment and an optional .env file (see README, Settings).",
+    )
+    parser.add_argument(
+        "--env-file", default=".env", metavar="PATH", help="settings file read when it exists (default: .env)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "openapi",
+        help="build the served documents: pinned files, sha256 check, reviewed patches, validation",
+        description="Take each pinned official document (openapi/*.pin.toml) from ../shared/specs or its URL, "
+        "check its sha256, apply the patch files it lists, validate it and write build/openapi/.",
+    )
+    sub.add_parser(
+        "migrate",
+        help="apply the Alembic migrations to DATABASE_URL",
+        description="Upgrade the database named by DATABASE_URL to the newest migration (idempotent).",
+    )
+    serve = sub.add_parser(
+        "serve",
+        help="migrate, then serve HTTP on HOST:PORT",
+        description="Apply migrations (unless --no-migrate), then serve both APIs with uvicorn. "
+        "With --workers N, N processes share the port and the database; each runs the dispatcher and the "
+        "scheduler unless TMF_BACKGROUND_WORKERS=false.",
+    )
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
+    dispatcher = sub.add_parser(
+        "dispatch",
+        help="deliver events and run scheduled cancellations until SIGTERM",
+        description="Event delivery and scheduled cancellations in a process of their own (for deployments "
+        "that run the servers with TMF_BACKGROUND_WORKERS=false).",
+    )
+    dispatcher.add_argument("--once", action="store_true", help="one pass, print what it did, exit")
+    events = sub.add_parser(
+        "events",
+        help="inspect and replay dead-lettered event deliveries",
+        description="Deliveries that exhausted their retries are dead letters; list them or queue them again.",
+    )
+    events_sub = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+    dead = events_sub.add_parser(
+        "dead-letters",
+        help="print dead deliveries as JSON lines, oldest first",
+        description="Print dead deliveries as JSON lines "
+        "(id, eventId, eventType, callback, attempts, lastError).",
+    )
+    dead.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    again = events_sub.add_parser(
+        "replay",
+        help="queue dead deliveries again with a fresh retry budget",
+        description="Queue dead deliveries (all, or those named by --id) again with a fresh retry budget.",
+    )
+    again.add_argument(
+        "--id", type=int, action="append", dest="ids", metavar="N", help="a delivery id (repeat)"
+    )
+    check = sub.add_parser(
+        "check-config",
+        help="validate the settings and print them, secrets masked",
+        description="Validate the settings (exit 2 naming a bad one) and print the effective values with "
+        "secrets masked; '# set' marks values taken from the environment or the .env file.",
+    )
+    output = check.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print a JSON object instead")
+    output.add_argument("--table", action="store_true", help="print the README table of defaults instead")
+    check.add_argument("--connect", action="store_true", help="also connect to the database (exit 1 if not)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.env_file)
+    except SettingsError as error:
+        print(f"tmfserver: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     install_log_record_factory()  # `%(request_id)s` in every line ("-" outside a request)
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     if args.command == "openapi":
@@ -154,10 +265,12 @@ def main(argv: list[str] | None = None) -> None:
         )
     elif args.command == "dispatch":
         dispatch(settings, args.once)
-    elif args.command == "dead-letters":
+    elif args.command == "events" and args.events_command == "dead-letters":
         dead_letters(settings, args.limit)
-    elif args.command == "replay":
+    elif args.command == "events" and args.events_command == "replay":
         replay(settings, args.ids)
+    elif args.command == "check-config":
+        raise SystemExit(check_config(settings, args.json, args.table, args.connect))
 
 
 if __name__ == "__main__":

@@ -1,91 +1,204 @@
 """The one typed settings object. Nothing else in the project reads os.environ.
 
-`HOST`, `PORT` and `DATABASE_URL` keep their conventional names; every other setting is `TMF_<NAME>`.
+`HOST`, `PORT` and `DATABASE_URL` keep their conventional names; every other setting is `TMF_<NAME>`. Values
+come from the environment, then from an optional `.env` file (see `load_settings`), then the defaults below.
+Each field's `description` is the README's settings table (`tmfserver check-config --table` prints it).
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from ipaddress import ip_network
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+
+def _aliased(name: str) -> AliasChoices:
+    return AliasChoices(name, f"TMF_{name}")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TMF_", extra="ignore", frozen=True)
-
-    host: str = Field("127.0.0.1", validation_alias=AliasChoices("HOST", "TMF_HOST"))
-    port: int = Field(8080, validation_alias=AliasChoices("PORT", "TMF_PORT"))
-    database_url: str = Field(
-        "sqlite:///./var/tmfserver.db",
-        validation_alias=AliasChoices("DATABASE_URL", "TMF_DATABASE_URL"),
+    model_config = SettingsConfigDict(
+        env_prefix="TMF_", extra="ignore", frozen=True, env_file=None, env_file_encoding="utf-8"
     )
 
-    # Public base URL for href/Location (e.g. https://api.example.com). Empty: derived per request.
-    public_base_url: str = ""
-    # Peers whose X-Forwarded-Proto/-Host are believed (comma-separated addresses or networks).
-    trusted_proxies: str = "127.0.0.1,::1"
+    host: str = Field("127.0.0.1", validation_alias=_aliased("HOST"), description="address to listen on")
+    port: int = Field(8080, ge=1, le=65535, validation_alias=_aliased("PORT"), description="port to listen on")
+    database_url: str = Field(
+        "sqlite:///./var/tmfserver.db",
+        validation_alias=_aliased("DATABASE_URL"),
+        description="SQLAlchemy URL: `sqlite:///path` or `postgresql+psycopg://user:pw@host/db`",
+    )
 
-    default_limit: int = 100
-    max_limit: int = 1000
-    max_body_bytes: int = 1_000_000
-    max_query_length: int = 4096
-    max_filter_conditions: int = 20
-    max_regex_length: int = 200
-    max_json_depth: int = 32
-    max_array_items: int = 1000  # any JSON array in a request body (order items, cart items, notes…)
-    max_string_length: int = 10_000  # any JSON string (value or member name) in a request body, in characters
+    public_base_url: str = Field("", description="scheme+host for `href`/`Location`; empty: from the request")
+    trusted_proxies: str = Field(
+        "127.0.0.1,::1",
+        description="peers (addresses or networks, comma-separated) whose `X-Forwarded-*` count",
+    )
 
-    # Per-client token bucket (requests per minute, also the burst); 0 = off. In memory, per process: with
-    # N worker processes a client gets up to N times this. Behind trusted_proxies, X-Forwarded-For names
-    # the client.
-    rate_limit_per_minute: int = 0
+    default_limit: int = Field(100, ge=1, description="page size when `limit` is absent")
+    max_limit: int = Field(1000, ge=1, description="larger `limit` values are clamped to this")
+    max_body_bytes: int = Field(1_000_000, ge=1, description="larger request bodies → 413")
+    max_query_length: int = Field(4096, ge=1, description="longer query strings → 400")
+    max_filter_conditions: int = Field(20, ge=1, description="more attribute filters → 400")
+    max_regex_length: int = Field(200, ge=1, description="longer `*=` regular expressions → 400")
+    max_json_depth: int = Field(32, ge=1, description="deeper request bodies → 400")
+    max_array_items: int = Field(1000, ge=1, description="longer arrays anywhere in a body → 400")
+    max_string_length: int = Field(10_000, ge=1, description="longer strings (or member names) in a body → 400")
 
-    # Authentication (see README "Security"): none | jwt | apikey | jwt+apikey.
-    auth_mode: Literal["none", "jwt", "apikey", "jwt+apikey"] = "none"
-    auth_issuer: str = ""  # required `iss` of bearer JWTs
-    auth_audience: str = ""  # required `aud` of bearer JWTs
-    auth_jwks: str = ""  # JWKS: a file path or an http(s) URL
-    auth_algorithms: str = "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512"
-    auth_leeway_seconds: int = 30  # clock skew allowed on exp/nbf/iat
-    # Static API keys (header X-API-Key): `key:scope scope,key2:scope` or a JSON object {"key": "scope scope"}.
-    # A key listed without scopes gets the read and the write scope.
-    auth_api_keys: str = ""
-    auth_read_scope: str = "tmf.read"  # needed by GET/HEAD
-    auth_write_scope: str = "tmf.write"  # needed by POST/PATCH/PUT/DELETE
-    auth_realm: str = "tmfserver"
+    rate_limit_per_minute: int = Field(
+        0,
+        ge=0,
+        description="per-client token bucket (also the burst), per process → 429; 0 = off",
+    )
 
-    # Transport: allowed CORS origins (comma-separated, or *); empty = CORS off.
-    cors_origins: str = ""
-    cors_max_age_seconds: int = 600
+    auth_mode: Literal["none", "jwt", "apikey", "jwt+apikey"] = Field(
+        "none", description="`none`, `jwt`, `apikey` or `jwt+apikey` (README, Security)"
+    )
+    auth_issuer: str = Field("", description="required `iss` of bearer JWTs")
+    auth_audience: str = Field("", description="required `aud` of bearer JWTs")
+    auth_jwks: str = Field("", description="JWKS: a file path or an http(s) URL")
+    auth_algorithms: str = Field(
+        "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512",
+        description="accepted JWT signature algorithms (public-key only)",
+    )
+    auth_leeway_seconds: int = Field(30, ge=0, description="clock skew allowed on `exp`/`nbf`/`iat`")
+    auth_api_keys: str = Field(
+        "",
+        description='secret. `key:scope scope,key2:scope` or JSON `{"key": "scope scope"}`; '
+        "a key without scopes gets read+write",
+    )
+    auth_read_scope: str = Field("tmf.read", description="scope needed by GET/HEAD")
+    auth_write_scope: str = Field("tmf.write", description="scope needed by POST/PATCH/DELETE")
+    auth_realm: str = Field("tmfserver", description="realm in `WWW-Authenticate`")
 
-    cart_lifetime_days: int = 30
+    cors_origins: str = Field("", description="allowed CORS origins (comma-separated, or `*`); empty = off")
+    cors_max_age_seconds: int = Field(600, ge=0, description="preflight cache lifetime")
 
-    db_pool_size: int = 5
-    db_max_overflow: int = 10
+    cart_lifetime_days: int = Field(30, ge=1, description="default cart `validFor` length")
 
-    # Notifications
-    callback_allow_private: bool = False  # permit loopback/private callback addresses (tests, local demos)
-    delivery_timeout_seconds: float = 5.0
-    delivery_max_attempts: int = 12
-    delivery_max_age_seconds: float = 86400.0
-    delivery_backoff_base_seconds: float = 1.0
-    delivery_backoff_cap_seconds: float = 300.0
-    # Run the event dispatcher and the cancellation scheduler inside each server process.
-    background_workers: bool = True
+    db_pool_size: int = Field(5, ge=1, description="connection pool per process (PostgreSQL)")
+    db_max_overflow: int = Field(10, ge=0, description="extra connections beyond the pool (PostgreSQL)")
 
-    # Fulfilment simulator (demos): moves items acknowledged → inProgress → completed/failed.
-    simulate_fulfilment: bool = False
-    simulate_step_seconds: float = 5.0
-    simulate_failure_rate: float = 0.1
+    callback_allow_private: bool = Field(False, description="allow loopback/private callback addresses")
+    delivery_timeout_seconds: float = Field(5.0, gt=0, description="one callback POST")
+    delivery_max_attempts: int = Field(12, ge=1, description="attempts before a delivery is a dead letter")
+    delivery_max_age_seconds: float = Field(86400.0, gt=0, description="age after which a delivery is dead")
+    delivery_backoff_base_seconds: float = Field(1.0, gt=0, description="first retry delay (doubles, jittered)")
+    delivery_backoff_cap_seconds: float = Field(300.0, gt=0, description="longest retry delay")
+    background_workers: bool = Field(
+        True, description="run the event dispatcher and the cancellation scheduler in each server process"
+    )
 
-    validate_responses: bool = False
-    log_level: str = "INFO"
+    simulate_fulfilment: bool = Field(
+        False, description="demo: move items acknowledged → inProgress → completed/failed"
+    )
+    simulate_step_seconds: float = Field(5.0, gt=0, description="demo simulator step")
+    simulate_failure_rate: float = Field(0.1, ge=0, le=1, description="demo simulator share of failed items")
+
+    validate_responses: bool = Field(False, description="validate responses against the documents (tests)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _parseable_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except Exception as error:
+            raise ValueError(f"not a database URL ({error})") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite and postgresql URLs are supported")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an address or network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _limits_agree(self) -> Settings:
+        if self.default_limit > self.max_limit:
+            raise ValueError(
+                f"TMF_DEFAULT_LIMIT ({self.default_limit}) is larger than TMF_MAX_LIMIT ({self.max_limit})"
+            )
+        return self
 
     @cached_property
     def trusted_proxy_networks(self) -> tuple:
         return tuple(
             ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()
         )
+
+
+class SettingsError(Exception):
+    """A setting could not be used; the message is one line naming it."""
+
+
+def env_name(field: str) -> str:
+    """The environment variable a field is read from (the first alias, else TMF_<NAME>)."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"TMF_{field.upper()}"
+
+
+def load_settings(env_file: str | Path | None = ".env") -> Settings:
+    """Settings from the environment and, when it exists, `env_file`; `SettingsError` names a bad one."""
+    path = Path(env_file) if env_file else None
+    try:
+        return Settings(_env_file=path if path and path.is_file() else None)
+    except ValidationError as error:
+        raise SettingsError(describe_errors(error)) from None
+
+
+def field_of(location: str) -> str | None:
+    """The field an error location names: a field name or one of its environment aliases."""
+    if location in Settings.model_fields:
+        return location
+    return next((f for f in Settings.model_fields if env_name(f).lower() == location.lower()), None)
+
+
+def describe_errors(error: ValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        message = problem["msg"].removeprefix("Value error, ")
+        field = field_of(str(problem["loc"][0])) if problem["loc"] else None
+        if not field:
+            parts.append(message)
+        elif field in SECRET_FIELDS or field == "database_url":  # may hold a password: never echoed
+            parts.append(f"{env_name(field)}: {message}")
+        else:
+            parts.append(f"{env_name(field)}={problem.get('input')!r}: {message}")
+    return "invalid setting " + "; ".join(parts)
+
+
+SECRET_FIELDS = frozenset({"auth_api_keys"})
+MASK = "********"
+
+
+def masked_value(settings: Settings, field: str) -> str:
+    """A field's effective value as text, with secrets (API keys, a password in DATABASE_URL) masked."""
+    value = getattr(settings, field)
+    if field in SECRET_FIELDS:
+        return MASK if value else ""
+    if field == "database_url":
+        return make_url(value).render_as_string(hide_password=True).replace("***", MASK)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

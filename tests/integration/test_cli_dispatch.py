@@ -1,4 +1,4 @@
-"""Operator commands: `tmfserver dispatch [--once]`, `tmfserver dead-letters`, `tmfserver replay [--id N]`."""
+"""Operator commands: `tmfserver dispatch [--once]`, `tmfserver events dead-letters | replay`."""
 
 from __future__ import annotations
 
@@ -33,22 +33,22 @@ def test_dead_letters_and_replay(app, client, database_url: str, monkeypatch, ca
     try:
         subscribe(client, receiver.url)
         create(client, ORDERS, {"description": "cli"})
-        assert run(capsys, "dead-letters") == []
+        assert run(capsys, "events", "dead-letters") == []
         assert run(capsys, "dispatch", "--once") == [{"deliveriesAttempted": 1, "cancellationsRun": 0}]
         [event] = outbox_events(app)
-        [dead] = run(capsys, "dead-letters")
+        [dead] = run(capsys, "events", "dead-letters")
         assert dead["eventId"] == event.event_id
         assert dead["eventType"] == "ResourceOrderCreateEvent"
         assert dead["callback"] == receiver.url and dead["attempts"] == 1 and dead["lastError"] == "HTTP 503"
-        assert run(capsys, "replay", "--id", str(dead["id"] + 1000)) == [{"replayed": 0}]
+        assert run(capsys, "events", "replay", "--id", str(dead["id"] + 1000)) == [{"replayed": 0}]
 
         receiver.status = 201
-        assert run(capsys, "replay", "--id", str(dead["id"])) == [{"replayed": 1}]
-        assert run(capsys, "dead-letters") == []
+        assert run(capsys, "events", "replay", "--id", str(dead["id"])) == [{"replayed": 1}]
+        assert run(capsys, "events", "dead-letters") == []
         assert run(capsys, "dispatch", "--once")[0]["deliveriesAttempted"] == 1
         assert [e["eventId"] for e in receiver.events] == [event.event_id]
         assert [d.state for d in deliveries(app)] == ["delivered"]
-        assert run(capsys, "replay") == [{"replayed": 0}]
+        assert run(capsys, "events", "replay") == [{"replayed": 0}]
     finally:
         receiver.close()
 
