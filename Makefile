@@ -9,7 +9,7 @@ NEWMAN := $(NODE_DIR)/node_modules/.bin/newman
 NEWMAN_VERSION := 6.2.2
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: setup openapi migrate run serve-prod test test-sqlite test-postgresql ctk fuzz lint bench bench-query bench-events clean
+.PHONY: setup openapi migrate config run serve-prod test test-sqlite test-postgresql ctk fuzz lint bench bench-query bench-events clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ openapi: setup
 
 migrate: setup
 	$(BIN)/tmfserver migrate
+
+## Validate the settings (environment + .env) and print them, secrets masked.
+config: setup
+	$(BIN)/tmfserver check-config
 
 ## Serve on http://$${HOST:-127.0.0.1}:$${PORT:-8080} (SQLite under ./var unless DATABASE_URL says otherwise).
 run: openapi
@@ -45,7 +49,7 @@ test-sqlite: openapi
 
 ## PostgreSQL run: fails when CI=true and the server is unreachable, otherwise says so and skips.
 test-postgresql: openapi
-	@if $(BIN)/python -c "import sqlalchemy as s; s.create_engine('$(PG_URL)').connect().close()" 2>/dev/null; then \
+	@if DATABASE_URL='$(PG_URL)' $(BIN)/tmfserver check-config --connect >/dev/null 2>&1; then \
 		TMF_TEST_PG_URL='$(PG_URL)' $(BIN)/pytest --db=postgresql; \
 	elif [ "$$CI" = "true" ]; then \
 		echo "ERROR: PostgreSQL is not reachable at $(PG_URL) (CI=true requires it)"; exit 1; \
