@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -146,3 +147,16 @@ def test_migrate_brings_a_new_database_to_head_and_connect_succeeds(tmp_path: Pa
 def test_readme_settings_table_is_the_generated_one() -> None:
     readme = (ROOT / "README.md").read_text()
     assert settings_table() in readme, "README settings table is stale: `tmfserver check-config --table`"
+
+
+def test_env_example_settings_are_valid(tmp_path: Path) -> None:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    settings = [line.removeprefix("#") for line in lines if re.match(r"^#[A-Z_]+=", line)]
+    assert settings, ".env.example shows no settings"
+    (tmp_path / ".env").write_text("\n".join(settings) + "\n")
+    result = tmfserver("check-config", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    for name, value in (line.split("=", 1) for line in settings):
+        if name not in ("DATABASE_URL", "TMF_AUTH_API_KEYS"):  # shown masked
+            assert values[name] == value, name
