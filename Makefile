@@ -10,6 +10,7 @@ NEWMAN_VERSION := 6.2.2
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 .PHONY: setup openapi migrate config run serve-prod test test-sqlite test-postgresql ctk fuzz lint bench bench-query bench-events clean
+.PHONY: ui-deps ui-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,11 +45,11 @@ lint: setup
 	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/ruff format --check src tests migrations bench
 
-test-sqlite: openapi
+test-sqlite: openapi ui-deps
 	$(BIN)/pytest --db=sqlite
 
 ## PostgreSQL run: fails when CI=true and the server is unreachable, otherwise says so and skips.
-test-postgresql: openapi
+test-postgresql: openapi ui-deps
 	@if DATABASE_URL='$(PG_URL)' $(BIN)/tmfserver check-config --connect >/dev/null 2>&1; then \
 		TMF_TEST_PG_URL='$(PG_URL)' $(BIN)/pytest --db=postgresql; \
 	elif [ "$$CI" = "true" ]; then \
@@ -56,6 +57,19 @@ test-postgresql: openapi
 	else \
 		echo "NOTE: PostgreSQL is not reachable at $(PG_URL): PostgreSQL tests NOT run"; \
 	fi
+
+## Debian's Chromium for the Swagger UI browser tests (tests/ui): Playwright (dev extras) drives it and never
+## downloads a browser. Installed with apt-get when missing (about 15 s); with CI=true it must install,
+## elsewhere a failed install is a note and those tests skip.
+ui-deps: setup
+	@command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1 \
+		|| (apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null 2>&1) \
+		|| if [ "$$CI" = "true" ]; then echo "ERROR: chromium is missing and could not be installed (apt-get install -y chromium)"; exit 1; \
+		else echo "NOTE: chromium is missing and could not be installed: Swagger UI browser tests NOT run"; fi
+
+## Only the Swagger UI tests: each API's <base>/ui/ in headless Chromium, "Try it out" against a live server.
+ui-check: openapi ui-deps
+	$(BIN)/pytest --db=sqlite tests/ui
 
 $(NEWMAN):
 	mkdir -p $(NODE_DIR)

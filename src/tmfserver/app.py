@@ -14,7 +14,6 @@ from types import ModuleType
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.middleware import MiddlewarePosition
-from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 
@@ -30,6 +29,7 @@ from .web.auth import Authenticate, make_authenticator, security_map
 from .web.context import Services
 from .web.middleware import RequestGuard, ServedDocuments
 from .web.ratelimit import RateLimit
+from .web.swagger_ui import swagger_ui_options
 from .web.transport import Cors, RequestId, cors_options, install_log_record_factory
 from .web.validation import document_validator, validator_map
 
@@ -61,6 +61,12 @@ RESOURCE_DEFINITIONS = {
 def document_path(name: str) -> Path:
     extension = EXTENSIONS_DIR / f"{name}.json"
     return extension if extension.is_file() else specbuild.served_document_path(name)
+
+
+def served_url(document: Path) -> str:
+    """Where ServedDocuments serves a document: `<basePath>/swagger.json`, `<basePath>/extensions.json`."""
+    name = "extensions.json" if document.parent == EXTENSIONS_DIR else "swagger.json"
+    return json.loads(document.read_text())["basePath"].rstrip("/") + "/" + name
 
 
 def handler_name(operation_id: str) -> str:
@@ -120,13 +126,9 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             engine.dispose()
 
     app = AsyncApp(__name__, lifespan=lifespan)
-    documents: list[Path] = []
-    served: dict[str, bytes] = {}
-    for name, modules in APIS:
-        document = document_path(name)
-        documents.append(document)
-        spec_path = "/extensions.json" if document.parent == EXTENSIONS_DIR else "/swagger.json"
-        served[json.loads(document.read_text())["basePath"].rstrip("/") + spec_path] = document.read_bytes()
+    documents = [document_path(name) for name, _modules in APIS]
+    served = {served_url(document): document.read_bytes() for document in documents}
+    for (_name, modules), document, url in zip(APIS, documents, served, strict=True):
         app.add_api(
             document,
             resolver=ModuleResolver(modules),
@@ -138,12 +140,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             ),
             # The documents declare security schemes; web.auth.Authenticate enforces them (see there).
             security_map=security_map(),
-            swagger_ui_options=SwaggerUIOptions(
-                serve_spec=False,  # ServedDocuments serves the built file itself
-                spec_path=spec_path,
-                # One Swagger UI per base path: the extension document shares TMF652's.
-                swagger_ui=spec_path == "/swagger.json",
-            ),
+            swagger_ui_options=swagger_ui_options(url, served),
         )
     # Outermost first: request id and security headers, CORS, rate limit, the public documents,
     # authentication, then the request guard (see web/transport.py, web/ratelimit.py, web/auth.py).

@@ -1,0 +1,38 @@
+"""Swagger UI at `<basePath>/ui/`: Connexion's bundled page, one per base path, on the served documents.
+
+The page loads the documents `ServedDocuments` serves byte for byte, never Connexion's re-serialised spec
+(which fails on TMF663's recursive CartItem). "Try it out" calls the host and scheme the document came from,
+because the documents declare neither (patch `common-host.json`). Documents sharing a base path (TMF652
+and its extension document) are one page with a document selector, so the extension operations are
+reachable from the UI too.
+"""
+
+from __future__ import annotations
+
+import json
+
+from connexion.options import SwaggerUIOptions
+
+OFFICIAL_DOCUMENT = "swagger.json"
+
+
+def swagger_ui_options(url: str, served: dict[str, bytes]) -> SwaggerUIOptions:
+    """Connexion's UI options for the document served at `url`, given every served document by URL.
+
+    Only the official document of a base path gets a page; it lists the other documents of that base path
+    after the official one."""
+    base, name = url.rsplit("/", 1)
+    here = sorted(
+        (other for other in served if other.rsplit("/", 1)[0] == base),
+        key=lambda other: (not other.endswith("/" + OFFICIAL_DOCUMENT), other),
+    )
+    selector = {}
+    if len(here) > 1:
+        # Swagger UI's `urls`: a drop-down of documents, the first one shown.
+        selector["urls"] = [{"url": u, "name": json.loads(served[u])["info"]["title"]} for u in here]
+    return SwaggerUIOptions(
+        serve_spec=False,  # ServedDocuments serves the built file itself
+        spec_path="/" + name,
+        swagger_ui=name == OFFICIAL_DOCUMENT,
+        swagger_ui_template_arguments=selector,
+    )
