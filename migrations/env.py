@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from logging.config import fileConfig
 
 from alembic import context
@@ -15,6 +16,19 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+log = logging.getLogger("tmfserver.migrations")
+
+
+def log_applied(ctx, step, heads, run_args) -> None:
+    """Alembic's on_version_apply hook: one record per applied migration, the revisions it went from and to
+    (None: an empty database)."""
+    facts = {
+        "from_revision": ",".join(step.source_revision_ids) or None,
+        "to_revision": ",".join(step.destination_revision_ids) or None,
+        "direction": "upgrade" if step.is_upgrade else "downgrade",
+        "description": step.up_revision.doc if step.up_revision else None,
+    }
+    log.info("migration applied", extra=facts)
 
 
 def _database_url() -> str:
@@ -44,6 +58,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         version_table_schema=config.attributes.get("schema"),
+        on_version_apply=log_applied,
     )
     with context.begin_transaction():
         context.run_migrations()

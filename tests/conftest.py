@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from sqlalchemy.engine import make_url
 from tmfserver import specbuild
 from tmfserver.app import create_app
 from tmfserver.cli import migrate
+from tmfserver.logs import FORMATTERS
 from tmfserver.settings import Settings
 from tmfserver.store.models import Base
 
@@ -31,6 +33,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("sqlite", "postgresql"),
         help="database backend for the whole suite",
     )
+
+
+@pytest.fixture(autouse=True)
+def _undo_process_logging() -> Iterator[None]:
+    """A command run in-process (`cli.main`, a uvicorn Config) sets up logging for the whole process
+    (tmfserver.logs): take its handler off again, or later tests would log into a closed capture stream."""
+    level = logging.root.level
+    yield
+    for handler in list(logging.root.handlers):
+        if isinstance(handler.formatter, tuple(FORMATTERS.values())):
+            logging.root.removeHandler(handler)
+    logging.root.setLevel(level)
+    logging.captureWarnings(False)
 
 
 @pytest.fixture(scope="session")

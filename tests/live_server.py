@@ -52,6 +52,20 @@ def live_server(
     port: int | None = None,
 ) -> Iterator[str]:
     """`tmfserver serve` (it migrates first) on a free port; yields http://127.0.0.1:PORT; always stops it."""
+    with server_process(database_url, log_path, workers=workers, env=env, port=port) as (origin, _process):
+        yield origin
+
+
+@contextmanager
+def server_process(
+    database_url: str,
+    log_path: Path,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`live_server`, also yielding the process, for tests that signal it themselves."""
     port = port or free_port()
     env = {
         **os.environ,
@@ -93,7 +107,7 @@ def live_server(
                         f"{_tail(log_path)}"
                     )
                 time.sleep(0.25)
-            yield origin
+            yield origin, process
         finally:
             _stop(process)
 

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Receiver:
     def __init__(self, status: int = 201, delay: float = 0.0, port: int = 0) -> None:
         self.events: list[dict] = []
+        self.arrivals = 0  # POSTs received so far, counted before the delay (a delivery is in progress)
         self.status = status
         self.delay = delay
         self._lock = threading.Lock()
@@ -18,6 +19,8 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                with receiver._lock:
+                    receiver.arrivals += 1
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"null")
                 if receiver.delay:

@@ -18,8 +18,8 @@ from alembic import command
 from alembic.config import Config
 
 from . import specbuild
+from .logs import configure_logging
 from .settings import Settings, SettingsError, env_name, load_settings, masked_value
-from .web.transport import LOG_FORMAT, install_log_record_factory, uvicorn_log_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +27,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def alembic_config(database_url: str) -> Config:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False  # keep tmfserver.logs' configuration (migrations/env.py)
     return config
 
 
@@ -67,11 +68,13 @@ def dispatch(settings: Settings, once: bool) -> None:
             signal.signal(signum, lambda *_: stop.set())
         work = BackgroundWork(services)
         work.start()
-        logging.getLogger("tmfserver").info("dispatching events from %s", services.engine.url)
+        log = logging.getLogger("tmfserver.dispatch")
+        log.info("dispatcher started", extra={"database": str(services.engine.url)})  # password masked
         try:
             stop.wait()
         finally:
-            work.stop()
+            work.stop()  # after the deliveries in progress; the rest stay queued
+        log.info("dispatcher stopped")
     finally:
         services.engine.dispose()
 
@@ -240,29 +243,18 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as error:
         print(f"tmfserver: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    install_log_record_factory()  # `%(request_id)s` in every line ("-" outside a request)
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    configure_logging(settings)  # JSON lines, or readable ones on a terminal (TMF_LOG_FORMAT, TMF_LOG_LEVEL)
     if args.command == "openapi":
         for path in specbuild.build_all():
             print(f"built {path}")
     elif args.command == "migrate":
         migrate(settings.database_url)
     elif args.command == "serve":
-        import uvicorn
+        from .serving import serve
 
         if not args.no_migrate:
             migrate(settings.database_url)
-        uvicorn.run(
-            "tmfserver.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=args.workers,
-            log_level=settings.log_level.lower(),
-            log_config=uvicorn_log_config(settings.log_level),
-            server_header=False,
-            proxy_headers=False,  # X-Forwarded-* are interpreted by the app, from trusted peers only
-        )
+        serve(settings, args.workers)  # returns after a graceful SIGTERM/SIGINT shutdown (exit status 0)
     elif args.command == "dispatch":
         dispatch(settings, args.once)
     elif args.command == "events" and args.events_command == "dead-letters":

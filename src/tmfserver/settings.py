@@ -105,6 +105,22 @@ class Settings(BaseSettings):
         "INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`"
     )
 
+    # Log lines and graceful shutdown (tmfserver/logs.py, tmfserver/serving.py).
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="`json` (an object per line), `text` (readable), `auto`: text on a terminal, else json",
+    )
+    shutdown_timeout_seconds: float = Field(
+        20.0,
+        gt=0,
+        description="on SIGTERM, how long requests in progress may still take before being cancelled",
+    )
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:

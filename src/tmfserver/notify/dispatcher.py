@@ -79,6 +79,13 @@ class Dispatcher:
             return outbox.claim_due(uow.session, self.clock(), self.timeout * 3 + 5, self.batch)
 
     def deliver(self, delivery: outbox.ClaimedDelivery) -> bool:
+        facts = {
+            "delivery_id": delivery.pk,
+            "event_id": delivery.payload.get("eventId"),
+            "event_type": delivery.payload.get("eventType"),
+            "callback": delivery.callback,
+            "attempt": delivery.attempts + 1,
+        }
         error = None
         try:
             # Re-checked at delivery time: DNS may have changed since registration.
@@ -93,23 +100,37 @@ class Dispatcher:
         with unit_of_work(self.sessions, write=True) as uow:
             if error is None:
                 outbox.record_success(uow.session, delivery.pk)
+                log.debug("event delivered", extra=facts)
                 return True
             now = self.clock()
             first = delivery.first_attempt_at or now
             retry_at = self.policy.next_attempt(delivery.attempts + 1, first, now, self.jitter())
             outbox.record_failure(uow.session, delivery.pk, error, retry_at)
-        log.warning("delivery %s to %s failed: %s", delivery.pk, delivery.callback, error)
+        if retry_at is None:
+            log.error("event delivery given up: dead letter", extra={**facts, "error": error})
+        else:
+            retry = {"error": error, "retry_in_seconds": round(retry_at - now, 3)}
+            log.warning("event delivery failed, will retry", extra={**facts, **retry})
         return False
 
     def deliver_run(self, run: list[outbox.ClaimedDelivery]) -> int:
         """Deliver one resource's consecutive deliveries in order; stop at the first failure and give the
-        rest back, so nothing overtakes an event that is waiting for its retry. Returns attempts made."""
+        rest back, so nothing overtakes an event that is waiting for its retry. When the dispatcher is
+        stopping, the delivery being sent is finished and the rest are given back the same way (the next
+        dispatcher takes them at once, in order). Returns attempts made."""
         for index, delivery in enumerate(run):
+            if self._stop.is_set():
+                self._release(run[index:])
+                return index
             if not self.deliver(delivery):
-                with unit_of_work(self.sessions, write=True) as uow:
-                    outbox.release(uow.session, [d.pk for d in run[index + 1 :]])
+                self._release(run[index + 1 :])
                 return index + 1
         return len(run)
+
+    def _release(self, rest: list[outbox.ClaimedDelivery]) -> None:
+        if rest:
+            with unit_of_work(self.sessions, write=True) as uow:
+                outbox.release(uow.session, [d.pk for d in rest])
 
     @staticmethod
     def runs(claimed: list[outbox.ClaimedDelivery]) -> list[list[outbox.ClaimedDelivery]]:
@@ -145,6 +166,8 @@ class Dispatcher:
         self._thread.start()
 
     def stop(self) -> None:
+        """Claim nothing more, finish the deliveries being sent (each at most the HTTP timeout) and record
+        their outcome; deliveries claimed but not yet started are given back (see deliver_run)."""
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)

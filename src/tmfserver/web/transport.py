@@ -62,44 +62,13 @@ def install_log_record_factory() -> None:
 
 
 class RequestIdFilter(logging.Filter):
-    """For handlers configured before the record factory is installed (uvicorn's worker processes)."""
+    """For handlers configured before the record factory is installed (uvicorn's worker processes apply
+    tmfserver.logs' configuration before they import the app)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = _request_id.get() or "-"
         return True
-
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-
-
-def uvicorn_log_config(level: str) -> dict:
-    """uvicorn's logging configuration with the request id in every line, the app's loggers included."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = {**LOGGING_CONFIG, "formatters": {k: dict(v) for k, v in LOGGING_CONFIG["formatters"].items()}}
-    config["formatters"]["default"]["fmt"] = "%(levelprefix)s [%(request_id)s] %(message)s"
-    config["formatters"]["access"]["fmt"] = (
-        '%(levelprefix)s [%(request_id)s] %(client_addr)s - "%(request_line)s" %(status_code)s'
-    )
-    config["formatters"]["app"] = {"format": LOG_FORMAT}
-    config["filters"] = {"request_id": {"()": f"{__name__}.RequestIdFilter"}}
-    config["handlers"] = {
-        **{
-            name: {**handler, "filters": ["request_id"]} for name, handler in LOGGING_CONFIG["handlers"].items()
-        },
-        "app": {
-            "formatter": "app",
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stderr",
-            "filters": ["request_id"],
-        },
-    }
-    config["loggers"] = {
-        **LOGGING_CONFIG["loggers"],
-        "tmfserver": {"handlers": ["app"], "level": level.upper(), "propagate": False},
-    }
-    return config
 
 
 # Every response: no MIME sniffing, no framing (the UI included), no referrer leaks.

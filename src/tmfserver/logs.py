@@ -1,0 +1,127 @@
+"""Log lines for every command: one JSON object per line for machines, a readable line on a terminal.
+
+Every record carries `request_id` (web/transport.py's record factory and filter) and whatever the code passed
+as `extra={...}`: the JSON line has them as members, the readable line appends them as `key=value`. The same
+configuration is handed to uvicorn, which applies it again in each worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
+
+from .settings import Settings
+from .web.transport import install_log_record_factory
+
+Format = Literal["json", "text"]
+
+# Record attributes that are not "extra" fields: the standard ones, the request id (printed on its own) and
+# uvicorn's ANSI-coloured copy of its message.
+NOT_EXTRA = frozenset({*RESERVED_ATTRS, "request_id", "color_message"})
+
+
+def chosen_format(setting: str, stream: TextIO) -> Format:
+    """`auto` means readable lines for a person at a terminal, JSON lines for anything collecting them."""
+    if setting in ("json", "text"):
+        return setting  # type: ignore[return-value]
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
+def utc_time(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in NOT_EXTRA and not k.startswith("_")}
+
+
+class JsonLines(JsonFormatter):
+    """`{"time", "level", "logger", "message", "request_id", <extra fields…>}` (+ `exc_info` for errors)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ["levelname", "name", "message", "request_id"],
+            rename_fields={"levelname": "level", "name": "logger"},
+            reserved_attrs=sorted(NOT_EXTRA - {"request_id"}),
+        )
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict) -> None:
+        log_data["time"] = utc_time(record)  # first, so that a person reading the raw lines finds it
+        super().add_fields(log_data, record, message_dict)
+
+
+# A value printed bare in a readable line; anything with spaces, quotes or `=` is JSON-quoted.
+BARE_VALUE = re.compile(r"^[^\s\"=]+$")
+
+
+class TextLines(logging.Formatter):
+    """`2025-01-02 03:04:05,678 INFO tmfserver.dispatcher [request id] message key=value …`."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # the first line, before any traceback
+        pairs = (f"{k}={_text(v)}" for k, v in extra_fields(record).items())
+        return " ".join((super().formatMessage(record), *pairs))
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if BARE_VALUE.match(text) else json.dumps(text)
+
+
+FORMATTERS: dict[Format, type[logging.Formatter]] = {"json": JsonLines, "text": TextLines}
+
+
+def logging_config(settings: Settings, stream: TextIO | None = None) -> dict:
+    """The `logging.config.dictConfig` configuration for `settings`: one stderr handler on the root logger.
+
+    `auto` is resolved here, once, so that uvicorn's worker processes (which apply this dict themselves)
+    write the same format as the process that started them."""
+    line_format = chosen_format(settings.log_format, stream or sys.stderr)
+    level = settings.log_level
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,  # module-level loggers exist before this runs
+        "filters": {"request_id": {"()": "tmfserver.web.transport.RequestIdFilter"}},
+        "formatters": {"lines": {"()": f"{__name__}.{FORMATTERS[line_format].__name__}"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "lines",
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            # uvicorn's own lines (start, stop, errors) go through the root handler like everything else.
+            "uvicorn": {"level": level, "handlers": [], "propagate": True},
+            "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
+            # One line per request is tmfserver.access's (method, path template, status, duration, …).
+            "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+            # Alembic's INFO lines repeat tmfserver.migrations' records; httpx logs every callback POST,
+            # which the dispatcher already reports as a delivery.
+            "alembic": {"level": "WARNING"},
+            "httpx": {"level": "WARNING"},
+            "httpcore": {"level": "WARNING"},
+        },
+    }
+
+
+def configure_logging(settings: Settings) -> dict:
+    """Set up this process's logging from the settings; returns the configuration for uvicorn's `log_config`."""
+    install_log_record_factory()
+    config = logging_config(settings)
+    logging.config.dictConfig(config)
+    logging.captureWarnings(True)  # warnings become records in the same format, not bare stderr text
+    return config

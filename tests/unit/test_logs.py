@@ -1,0 +1,111 @@
+"""Log line formats: which one is chosen, what a JSON line and a readable line contain."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import sys
+
+import pytest
+
+from tmfserver.logs import JsonLines, TextLines, chosen_format, logging_config
+from tmfserver.settings import Settings
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def record(message: str = "event delivery failed", level: int = logging.WARNING, **extra) -> logging.LogRecord:
+    made = logging.getLogger("tmfserver.dispatcher").makeRecord(
+        "tmfserver.dispatcher", level, "dispatcher.py", 1, message, (), None, extra=extra
+    )
+    made.request_id = "req-1"
+    return made
+
+
+@pytest.mark.parametrize(
+    ("setting", "stream", "expected"),
+    [
+        ("auto", Terminal(), "text"),
+        ("auto", io.StringIO(), "json"),  # a pipe, a file, a log collector
+        ("json", Terminal(), "json"),
+        ("text", io.StringIO(), "text"),
+    ],
+)
+def test_format_follows_the_terminal_unless_forced(setting: str, stream, expected: str) -> None:
+    assert chosen_format(setting, stream) == expected
+
+
+def test_a_stream_without_isatty_gets_json() -> None:
+    assert chosen_format("auto", object()) == "json"  # type: ignore[arg-type]
+
+
+def test_json_line_has_the_standard_members_and_every_extra_field() -> None:
+    line = JsonLines().format(record(delivery_id=7, callback="http://x/cb", attempt=2, error="HTTP 503"))
+    assert "\n" not in line
+    data = json.loads(line)
+    assert list(data)[:5] == ["time", "level", "logger", "message", "request_id"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data["time"])
+    assert data["level"] == "WARNING" and data["logger"] == "tmfserver.dispatcher"
+    assert data["message"] == "event delivery failed" and data["request_id"] == "req-1"
+    assert {k: data[k] for k in ("delivery_id", "callback", "attempt", "error")} == {
+        "delivery_id": 7,
+        "callback": "http://x/cb",
+        "attempt": 2,
+        "error": "HTTP 503",
+    }
+    # Nothing of LogRecord's own bookkeeping leaks in.
+    assert not {"args", "msg", "pathname", "lineno", "levelno", "created", "color_message"} & set(data)
+
+
+def test_json_line_interpolates_arguments_and_keeps_tracebacks_on_one_line() -> None:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        failed = logging.getLogger("x").makeRecord("x", logging.ERROR, "f", 1, "pass %s failed", ("3",), None)
+        failed.exc_info = sys.exc_info()
+    failed.request_id = "-"
+    line = JsonLines().format(failed)
+    assert "\n" not in line
+    data = json.loads(line)
+    assert data["message"] == "pass 3 failed"
+    assert "RuntimeError: boom" in data["exc_info"]
+
+
+def test_uvicorns_coloured_copy_of_its_message_is_left_out() -> None:
+    data = json.loads(JsonLines().format(record("Started", color_message="\x1b[36mStarted\x1b[0m")))
+    assert "color_message" not in data
+
+
+def test_text_line_is_readable_with_the_extra_fields_as_key_value() -> None:
+    line = TextLines().format(record(delivery_id=7, error="HTTP 503", callback="http://x/cb"))
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING tmfserver\.dispatcher \[req-1\] event delivery failed "
+        r'delivery_id=7 error="HTTP 503" callback=http://x/cb',
+        line,
+    ), line
+
+
+def test_text_line_puts_the_fields_before_the_traceback() -> None:
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        failed = record("pass failed", logging.ERROR, attempt=1)
+        failed.exc_info = sys.exc_info()
+    first, *rest = TextLines().format(failed).splitlines()
+    assert first.endswith("pass failed attempt=1")
+    assert rest[-1] == "ValueError: bad"
+
+
+@pytest.mark.parametrize(("setting", "formatter"), [("json", JsonLines), ("text", TextLines)])
+def test_configuration_uses_the_chosen_formatter_and_level(setting: str, formatter: type) -> None:
+    config = logging_config(Settings(log_format=setting, log_level="WARNING"), io.StringIO())
+    assert config["formatters"]["lines"]["()"].endswith(formatter.__name__)
+    assert config["root"]["level"] == "WARNING"
+    assert config["disable_existing_loggers"] is False  # module-level loggers keep working
+    access = config["loggers"]["uvicorn.access"]
+    assert access["propagate"] is False and access["handlers"] == []  # one line per request: tmfserver.access
