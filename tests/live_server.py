@@ -50,9 +50,14 @@ def live_server(
     workers: int = 1,
     env: dict[str, str] | None = None,
     port: int | None = None,
+    probe_headers: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """`tmfserver serve` (it migrates first) on a free port; yields http://127.0.0.1:PORT; always stops it."""
-    with server_process(database_url, log_path, workers=workers, env=env, port=port) as (origin, _process):
+    """`tmfserver serve` (it migrates first) on a free port; yields http://127.0.0.1:PORT; always stops it.
+
+    `probe_headers` go with the readiness probe (a GET on a collection), e.g. credentials when auth is on."""
+    with server_process(
+        database_url, log_path, workers=workers, env=env, port=port, probe_headers=probe_headers
+    ) as (origin, _process):
         yield origin
 
 
@@ -64,6 +69,7 @@ def server_process(
     workers: int = 1,
     env: dict[str, str] | None = None,
     port: int | None = None,
+    probe_headers: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """`live_server`, also yielding the process, for tests that signal it themselves."""
     port = port or free_port()
@@ -96,7 +102,8 @@ def server_process(
                         f"log {log_path}:\n{_tail(log_path)}"
                     )
                 try:
-                    with urllib.request.urlopen(probe, timeout=2) as response:
+                    request = urllib.request.Request(probe, headers=probe_headers or {})
+                    with urllib.request.urlopen(request, timeout=2) as response:
                         if response.status == 200:
                             break
                 except (urllib.error.URLError, OSError):

@@ -43,7 +43,7 @@ def chromium_executable() -> str:
     ]
     if not missing:
         return executable
-    message = f"{' and '.join(missing)} not installed: the Swagger UI browser tests need them (make ui-deps)"
+    message = f"not installed: {', '.join(missing)} (`make ui-deps` installs them for the browser tests)"
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)

@@ -4,18 +4,21 @@ served document and "Try it out" → "Execute" on the list operation gets a 200 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from tests.ui.conftest import WatchedPage
+from tests.live_server import live_server
+from tests.ui.conftest import WatchedPage, chromium_executable
 from tests.ui.test_swagger_ui_page import CARTS_BASE, ORDERS_BASE
 
 ORDER = {
     "orderItem": [{"id": "1", "action": "add", "resource": {"id": "r-1", "href": "https://inventory/r-1"}}]
 }
 CART = {"cartItem": [{"id": "1", "action": "add", "quantity": 2}]}
+API_KEY = "swagger-ui-test-key"
 
 
 @dataclass(frozen=True)
@@ -89,4 +92,35 @@ def test_extension_document_is_on_the_orders_page(client, ui_server: str, watche
     assert shown.status == "200", shown
     history = json.loads(shown.body)
     assert {(change["entity"], change["toState"]) for change in history} >= {("resourceOrder", "acknowledged")}
+    assert watched.problems == []
+
+
+@pytest.fixture(scope="module")
+def ui_server_with_auth(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    chromium_executable()  # no server start when the browser tests cannot run
+    env = {
+        "TMF_LOG_LEVEL": "WARNING",
+        "TMF_BACKGROUND_WORKERS": "false",
+        "TMF_AUTH_MODE": "apikey",
+        "TMF_AUTH_API_KEYS": f"{API_KEY}:tmf.read",
+    }
+    log_path = tmp_path_factory.mktemp("ui-auth") / "server.log"
+    with live_server(database_url, log_path, env=env, probe_headers={"X-API-Key": API_KEY}) as origin:
+        yield origin
+
+
+def test_with_authentication_the_ui_loads_and_sends_the_key(
+    client, ui_server_with_auth: str, watched: WatchedPage
+) -> None:
+    assert httpx.get(f"{ui_server_with_auth}{CARTS_BASE}/shoppingCart").status_code == 401  # auth is on
+    open_ui(watched, f"{ui_server_with_auth}{CARTS_BASE}/ui/")  # page, assets and document stay public
+    page = watched.page
+    page.locator(".auth-wrapper button.authorize").click()
+    api_key = page.locator(".modal-ux .auth-container").filter(has_text="X-API-Key")
+    api_key.locator("input").fill(API_KEY)
+    api_key.get_by_role("button", name="Authorize").click()
+    page.locator(".modal-ux button.close-modal").click()
+    shown = execute(watched, "get", "/shoppingCart")
+    assert shown.status == "200", shown
+    assert json.loads(shown.body) == []
     assert watched.problems == []
