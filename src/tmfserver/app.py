@@ -17,7 +17,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
 
-from . import specbuild
+from . import metrics, specbuild
 from .errors import ApiError
 from .query.projection import RequiredKeys
 from .services.background import BackgroundWork
@@ -27,7 +27,10 @@ from .store.unit_of_work import use_immediate_transactions_on_sqlite
 from .web import errors
 from .web.auth import Authenticate, make_authenticator, security_map
 from .web.context import Services
+from .web.health import PATHS as OPERATIONAL_PATHS
+from .web.health import OperationalEndpoints, Readiness
 from .web.middleware import RequestGuard, ServedDocuments
+from .web.observability import ObserveRequests
 from .web.ratelimit import RateLimit
 from .web.swagger_ui import swagger_ui_options
 from .web.transport import Cors, RequestId, cors_options, install_log_record_factory
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     install_log_record_factory()
     engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
     use_immediate_transactions_on_sqlite(engine)
+    metrics.instrument_pool(engine)
     definitions = {api: json.loads(document_path(api).read_text()) for api, _ in RESOURCE_DEFINITIONS.values()}
     services = Services(
         settings,
@@ -118,13 +122,16 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         work = BackgroundWork(services) if settings.background_workers else None
         if work:
             work.start()
+            readiness.attach(work)
         try:
             yield
         finally:
             if work:
                 work.stop()
             engine.dispose()
+            metrics.mark_this_process_dead()
 
+    readiness = Readiness(engine, settings.health_timeout_seconds, settings.background_workers)
     app = AsyncApp(__name__, lifespan=lifespan)
     documents = [document_path(name) for name, _modules in APIS]
     served = {served_url(document): document.read_bytes() for document in documents}
@@ -142,11 +149,25 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             security_map=security_map(),
             swagger_ui_options=swagger_ui_options(url, served),
         )
-    # Outermost first: request id and security headers, CORS, rate limit, the public documents,
+    # Outermost first: request id and security headers, request metrics and access log, /health and /metrics,
+    # CORS, rate limit, the public documents,
     # authentication, then the request guard (see web/transport.py, web/ratelimit.py, web/auth.py).
     base_paths = tuple(sorted({path.rsplit("/", 1)[0] for path in served}))
     before_exception = MiddlewarePosition.BEFORE_EXCEPTION
     app.add_middleware(RequestId, position=before_exception, base_paths=base_paths)
+    app.add_middleware(
+        ObserveRequests,
+        position=before_exception,
+        documents=documents,
+        settings=settings,
+        named_paths=OPERATIONAL_PATHS,
+    )
+    app.add_middleware(
+        OperationalEndpoints,
+        position=before_exception,
+        readiness=readiness,
+        exposition=metrics.Exposition(engine),
+    )
     if settings.cors_origins.strip():
         options = cors_options(settings.cors_origins, settings.cors_max_age_seconds)
         app.add_middleware(Cors, position=before_exception, **options)
@@ -163,4 +184,5 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     app.add_error_handler(404, errors.not_found)
     app.add_error_handler(Exception, errors.unexpected)
     app.services = services  # for tests and the CLI
+    app.readiness = readiness  # for tests
     return app

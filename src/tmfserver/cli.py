@@ -250,10 +250,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "migrate":
         migrate(settings.database_url)
     elif args.command == "serve":
+        from .metrics import prepare_multiprocess_metrics
         from .serving import serve
 
         if not args.no_migrate:
             migrate(settings.database_url)
+        prepare_multiprocess_metrics(settings, args.workers)  # before the workers import prometheus_client
         serve(settings, args.workers)  # returns after a graceful SIGTERM/SIGINT shutdown (exit status 0)
     elif args.command == "dispatch":
         dispatch(settings, args.once)

@@ -116,6 +116,16 @@ class Settings(BaseSettings):
         description="on SIGTERM, how long requests in progress may still take before being cancelled",
     )
 
+    # Health and metrics (/health/live, /health/ready, /metrics; tmfserver/metrics.py, web/health.py).
+    metrics_dir: str = Field(
+        "",
+        description="directory for the metrics files of `serve --workers N` (N > 1), emptied at start; "
+        "empty: a new temporary directory",
+    )
+    health_timeout_seconds: float = Field(
+        0.5, gt=0, description="`/health/ready` answers 503 when the database takes longer than this"
+    )
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower_format(cls, value: Any) -> Any:

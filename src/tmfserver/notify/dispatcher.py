@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
+from .. import metrics
 from ..store import outbox
 from ..store.unit_of_work import unit_of_work
 from .callbacks import UnsafeCallback, check_callback
@@ -100,12 +101,14 @@ class Dispatcher:
         with unit_of_work(self.sessions, write=True) as uow:
             if error is None:
                 outbox.record_success(uow.session, delivery.pk)
+                metrics.count_delivery("delivered")
                 log.debug("event delivered", extra=facts)
                 return True
             now = self.clock()
             first = delivery.first_attempt_at or now
             retry_at = self.policy.next_attempt(delivery.attempts + 1, first, now, self.jitter())
             outbox.record_failure(uow.session, delivery.pk, error, retry_at)
+        metrics.count_delivery("dead" if retry_at is None else "retry")
         if retry_at is None:
             log.error("event delivery given up: dead letter", extra={**facts, "error": error})
         else:
@@ -164,6 +167,10 @@ class Dispatcher:
             target=self._loop, args=(idle_seconds,), name="tmf-dispatcher", daemon=True
         )
         self._thread.start()
+
+    def alive(self) -> bool:
+        """The background loop is running (started and not stopped)."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     def stop(self) -> None:
         """Claim nothing more, finish the deliveries being sent (each at most the HTTP timeout) and record

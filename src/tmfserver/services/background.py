@@ -57,6 +57,10 @@ class BackgroundWork:
         self.dispatcher.start()
         self._scheduler.start()
 
+    def alive(self) -> bool:
+        """Both loops are running: the dispatcher and the scheduler (what /health/ready reports)."""
+        return self.dispatcher.alive() and self._scheduler.is_alive() and not self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
         self._scheduler.join(timeout=5)

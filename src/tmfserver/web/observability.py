@@ -1,0 +1,132 @@
+"""Per request: the Prometheus request metrics and one access log record (ASGI middleware).
+
+`ObserveRequests` sits just inside `RequestId` (so its record carries the request id) and outside every
+other middleware, so the refusals of CORS, rate limiting, authentication and the request guard are counted
+and logged like any other answer.
+
+The operationId comes from Connexion's routing, which runs further in: it writes
+`scope["extensions"]["connexion_routing"]` into a shallow copy of the scope, so the `extensions` dict is
+shared only when it exists before routing. This middleware puts it in the scope first and reads it back
+afterwards. A request refused before routing (401, 413, 429) gets the operation its method and path
+name in the served documents.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from connexion.middleware.abstract import ROUTING_CONTEXT
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import metrics
+from ..settings import Settings
+from .ratelimit import client_address
+
+# The per-request record; its formatting (JSON or text) is the logging configuration's business.
+access_log = logging.getLogger("tmfserver.access")
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str
+    path_template: str  # base path included: /tmf-api/resourceOrderingManagement/v4/resourceOrder/{id}
+
+
+class Operations:
+    """Every operation of the served documents, by (base path, operationId) and by (method, path)."""
+
+    def __init__(self, documents: list[Path]) -> None:
+        self.by_id: dict[tuple[str, str], Operation] = {}
+        self.routes: list[tuple[str, re.Pattern[str], Operation]] = []
+        for path in documents:
+            document = json.loads(path.read_text())
+            base = document.get("basePath", "").rstrip("/")
+            for template, operations in document.get("paths", {}).items():
+                for method, operation in operations.items():
+                    if not isinstance(operation, dict) or "operationId" not in operation:
+                        continue  # path-level `parameters`
+                    found = Operation(operation["operationId"], base + template)
+                    self.by_id[(base, found.operation_id)] = found
+                    pattern, _format, _convertors = compile_path(base + template)
+                    self.routes.append((method.upper(), pattern, found))
+
+    def routed(self, base_path: str, operation_id: str) -> Operation | None:
+        return self.by_id.get((base_path.rstrip("/"), operation_id))
+
+    def match(self, method: str, path: str) -> Operation | None:
+        method = "GET" if method == "HEAD" else method
+        for route_method, pattern, operation in self.routes:
+            if route_method == method and pattern.match(path):
+                return operation
+        return None
+
+
+class ObserveRequests:
+    """Counts and times every HTTP request and logs one `tmfserver.access` record for it."""
+
+    def __init__(
+        self, app: ASGIApp, documents: list[Path], settings: Settings, named_paths: frozenset[str] = frozenset()
+    ) -> None:
+        self.app = app
+        self.operations = Operations(documents)
+        self.trusted = settings.trusted_proxy_networks
+        self.named_paths = named_paths  # routes of our own (/health/…, /metrics): their path is their template
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extensions = scope.setdefault("extensions", {})
+        started = time.perf_counter()
+        status: int | None = None
+
+        async def observing_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observing_send)
+        finally:
+            # No response started: the app failed (or was cancelled) before answering; the server answers 500.
+            self.record(scope, extensions.get(ROUTING_CONTEXT) or {}, status or 500, started)
+
+    def operation(self, scope: Scope, routing: dict) -> Operation | None:
+        if routing.get("operation_id"):
+            return self.operations.routed(routing.get("api_base_path") or "", routing["operation_id"])
+        if "api_base_path" in routing:  # routed, and no operation has this method and path
+            return None
+        return self.operations.match(scope["method"], scope["path"])
+
+    def record(self, scope: Scope, routing: dict, status: int, started: float) -> None:
+        seconds = time.perf_counter() - started
+        operation = self.operation(scope, routing)
+        operation_id = operation.operation_id if operation else None
+        if operation:
+            template = operation.path_template
+        else:
+            template = scope["path"] if scope["path"] in self.named_paths else None
+        metrics.observe_request(operation_id, status, seconds)
+        duration_ms = round(seconds * 1000, 3)
+        access_log.info(
+            "%s %s %s %.1fms",
+            scope["method"],
+            scope["path"],
+            status,
+            duration_ms,
+            extra={
+                "method": scope["method"],
+                "path_template": template,
+                "operation_id": operation_id,
+                "status": status,
+                "duration_ms": duration_ms,
+                "client": client_address(scope, self.trusted),
+            },
+        )
