@@ -12,8 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.live_server import live_server
 from tests.receiver import Receiver
 from tmfserver.logs import JsonLines
 from tmfserver.notify.dispatcher import Dispatcher, RetryPolicy
@@ -98,6 +100,21 @@ def test_a_terminal_gets_readable_lines(tmp_path: Path) -> None:
     text = output.decode()
     assert "migration applied" in text and f"to_revision={HEAD}" in text
     assert not text.lstrip().startswith("{")
+
+
+def test_serve_writes_json_lines_from_every_process_and_one_line_per_request(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    with live_server(f"sqlite:///{tmp_path / 'served.db'}", log, workers=2) as origin:
+        response = httpx.get(f"{origin}{ORDERS}?limit=1", headers={"X-Request-ID": "one-line-7"})
+        assert response.status_code == 200
+    lines = [json.loads(line) for line in log.read_text().splitlines()]  # workers' lines and warnings too
+    [request] = [line for line in lines if line["request_id"] == "one-line-7"]  # not uvicorn's as well
+    assert request["logger"] == "tmfserver.access"
+    assert (request["method"], request["operation_id"], request["status"]) == ("GET", "listResourceOrder", 200)
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]
+    server = [line for line in lines if line["logger"] == "tmfserver.server"]
+    assert [line["message"] for line in server] == ["server starting", "server stopped"]
+    assert server[0]["workers"] == 2
 
 
 # --- notable events from the dispatcher ------------------------------------------------------------------
