@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 90
@@ -43,21 +44,10 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 @contextmanager
-def live_server(
-    database_url: str,
-    log_path: Path,
-    *,
-    workers: int = 1,
-    env: dict[str, str] | None = None,
-    port: int | None = None,
-    probe_headers: dict[str, str] | None = None,
-) -> Iterator[str]:
-    """`tmfserver serve` (it migrates first) on a free port; yields http://127.0.0.1:PORT; always stops it.
-
-    `probe_headers` go with the readiness probe (a GET on a collection), e.g. credentials when auth is on."""
-    with server_process(
-        database_url, log_path, workers=workers, env=env, port=port, probe_headers=probe_headers
-    ) as (origin, _process):
+def live_server(database_url: str, log_path: Path, **options: Any) -> Iterator[str]:
+    """`tmfserver serve` (it migrates first) on a free port; yields http://127.0.0.1:PORT once it reports
+    ready; always stops it. `options` as for `server_process`."""
+    with server_process(database_url, log_path, **options) as (origin, _process):
         yield origin
 
 
@@ -69,7 +59,6 @@ def server_process(
     workers: int = 1,
     env: dict[str, str] | None = None,
     port: int | None = None,
-    probe_headers: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """`live_server`, also yielding the process, for tests that signal it themselves."""
     port = port or free_port()
@@ -82,7 +71,7 @@ def server_process(
         **(env or {}),
     }
     origin = f"http://127.0.0.1:{port}"
-    probe = f"{origin}/tmf-api/shoppingCart/v4/shoppingCart?limit=1"
+    probe = f"{origin}/health/ready"  # database reachable and migrated, background work running
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -102,8 +91,7 @@ def server_process(
                         f"log {log_path}:\n{_tail(log_path)}"
                     )
                 try:
-                    request = urllib.request.Request(probe, headers=probe_headers or {})
-                    with urllib.request.urlopen(request, timeout=2) as response:
+                    with urllib.request.urlopen(probe, timeout=2) as response:
                         if response.status == 200:
                             break
                 except (urllib.error.URLError, OSError):

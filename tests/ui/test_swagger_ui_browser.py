@@ -105,7 +105,7 @@ def ui_server_with_auth(database_url: str, tmp_path_factory: pytest.TempPathFact
         "TMF_AUTH_API_KEYS": f"{API_KEY}:tmf.read",
     }
     log_path = tmp_path_factory.mktemp("ui-auth") / "server.log"
-    with live_server(database_url, log_path, env=env, probe_headers={"X-API-Key": API_KEY}) as origin:
+    with live_server(database_url, log_path, env=env) as origin:
         yield origin
 
 
