@@ -12,6 +12,7 @@ import logging
 import logging.config
 import re
 import sys
+import warnings
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -123,5 +124,16 @@ def configure_logging(settings: Settings) -> dict:
     install_log_record_factory()
     config = logging_config(settings)
     logging.config.dictConfig(config)
-    logging.captureWarnings(True)  # warnings become records in the same format, not bare stderr text
+    capture_warnings()
     return config
+
+
+# Raised when Connexion imports starlette.testclient, which serving never uses: noise in every process's log.
+IGNORED_WARNINGS = ("Using `httpx` with `starlette.testclient` is deprecated",)
+
+
+def capture_warnings() -> None:
+    """Warnings become log records in the same format, not bare stderr text; known noise is dropped."""
+    for message in IGNORED_WARNINGS:
+        warnings.filterwarnings("ignore", message=re.escape(message))
+    logging.captureWarnings(True)

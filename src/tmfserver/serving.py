@@ -23,7 +23,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
-from .logs import logging_config
+from .logs import capture_warnings, logging_config
 from .settings import Settings
 
 log = logging.getLogger("tmfserver.server")
@@ -37,7 +37,7 @@ class Config(uvicorn.Config):
 
     def configure_logging(self) -> None:
         super().configure_logging()
-        logging.captureWarnings(True)
+        capture_warnings()
 
 
 class GracefulServer(uvicorn.Server):
