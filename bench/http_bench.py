@@ -13,7 +13,7 @@ Run with `make bench` (installs wrk and the pinned peers). Environment overrides
   BENCH_DURATION=10 BENCH_CONNECTIONS=32 BENCH_THREADS=2 BENCH_SEED=1000 BENCH_WARMUP=2
   BENCH_TARGETS=tmf-sqlite-1,tmf-pg-1,tmf-pg-2,prism,json-server
   BENCH_SCENARIOS=get,list,create   BENCH_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test
-  BENCH_NODE_DIR=build/bench-node   BENCH_JSON=build/bench/http_bench.json
+  BENCH_NODE_DIR=build/bench-node   BENCH_JSON=build/bench/http_bench.json   BENCH_LOG_LEVEL=WARNING
   BENCH_SERVER_CMD: another command for the tmf targets, e.g. to compare servers; `{workers}` and `{port}`
   are substituted, HOST/PORT/DATABASE_URL are in its environment.
 """
@@ -182,7 +182,8 @@ def start_tmf(name: str, workdir: Path) -> Target:
         "PORT": str(port),
         "DATABASE_URL": database_url,
         "TMF_PUBLIC_BASE_URL": "",
-        "TMF_LOG_LEVEL": "WARNING",  # no per-request access log
+        # WARNING: no per-request access line; BENCH_LOG_LEVEL=INFO measures with it (the production default).
+        "TMF_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     }
     template = os.environ.get("BENCH_SERVER_CMD")
     if template:
