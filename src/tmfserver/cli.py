@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -20,6 +21,9 @@ from alembic.config import Config
 from . import specbuild
 from .logs import configure_logging
 from .settings import Settings, SettingsError, env_name, load_settings, masked_value
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,8 +50,11 @@ def services_for(settings: Settings):
     return Services(settings, engine, make_session_factory(engine))
 
 
-def dispatch(settings: Settings, once: bool) -> None:
-    """Deliver events and run scheduled cancellations in a process of its own (until SIGTERM/SIGINT)."""
+def dispatch(settings: Settings, once: bool, metrics_port: int | None = None) -> None:
+    """Deliver events and run scheduled cancellations in a process of its own (until SIGTERM/SIGINT).
+
+    With `metrics_port`, Prometheus metrics of this process (deliveries by outcome, pool, outbox) are served
+    at http://HOST:metrics_port/metrics: a separate dispatcher has no other HTTP endpoint."""
     from .query.values import utc_now_iso
     from .services.background import BackgroundWork, make_dispatcher
     from .services.orders import run_due_cancellations
@@ -66,6 +73,8 @@ def dispatch(settings: Settings, once: bool) -> None:
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        if metrics_port is not None:
+            serve_dispatch_metrics(services.engine, settings.host, metrics_port)
         work = BackgroundWork(services)
         work.start()
         log = logging.getLogger("tmfserver.dispatch")
@@ -77,6 +86,18 @@ def dispatch(settings: Settings, once: bool) -> None:
         log.info("dispatcher stopped")
     finally:
         services.engine.dispose()
+
+
+def serve_dispatch_metrics(engine: Engine, host: str, port: int) -> None:
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from . import metrics
+
+    metrics.instrument_pool(engine)
+    registry = CollectorRegistry()
+    registry.register(metrics.Exposition(engine))
+    start_http_server(port, addr=host, registry=registry)  # a daemon thread; ends with the process
+    logging.getLogger("tmfserver.dispatch").info("metrics served", extra={"host": host, "port": port})
 
 
 def dead_letters(settings: Settings, limit: int) -> None:
@@ -202,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
         "that run the servers with TMF_BACKGROUND_WORKERS=false).",
     )
     dispatcher.add_argument("--once", action="store_true", help="one pass, print what it did, exit")
+    dispatcher.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve this process's Prometheus metrics at http://HOST:PORT/metrics",
+    )
     events = sub.add_parser(
         "events",
         help="inspect and replay dead-lettered event deliveries",
@@ -258,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
         prepare_multiprocess_metrics(settings, args.workers)  # before the workers import prometheus_client
         serve(settings, args.workers)  # returns after a graceful SIGTERM/SIGINT shutdown (exit status 0)
     elif args.command == "dispatch":
-        dispatch(settings, args.once)
+        dispatch(settings, args.once, args.metrics_port)
     elif args.command == "events" and args.events_command == "dead-letters":
         dead_letters(settings, args.limit)
     elif args.command == "events" and args.events_command == "replay":

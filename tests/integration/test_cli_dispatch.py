@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.live_server import free_port
 from tests.receiver import Receiver
 from tmfserver.cli import main
 
@@ -54,8 +56,9 @@ def test_dead_letters_and_replay(app, client, database_url: str, monkeypatch, ca
 
 
 @pytest.mark.slow
-def test_dispatch_runs_until_sigterm(client, database_url: str) -> None:
+def test_dispatch_runs_until_sigterm_and_serves_its_metrics(client, database_url: str) -> None:
     receiver = Receiver()
+    metrics_port = free_port()
     try:
         subscribe(client, receiver.url)
         create(client, ORDERS, {"description": "process"})
@@ -66,7 +69,7 @@ def test_dispatch_runs_until_sigterm(client, database_url: str) -> None:
             "TMF_LOG_LEVEL": "WARNING",
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "tmfserver.cli", "dispatch"],
+            [sys.executable, "-m", "tmfserver.cli", "dispatch", "--metrics-port", str(metrics_port)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -75,6 +78,12 @@ def test_dispatch_runs_until_sigterm(client, database_url: str) -> None:
         try:
             assert wait_until(lambda: len(receiver.events) == 1, timeout=20), process.stderr
             assert process.poll() is None  # keeps running
+
+            def scraped() -> list[str]:  # the outcome is counted just after the receiver has the event
+                return httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text.splitlines()
+
+            assert wait_until(lambda: 'tmf_event_deliveries_total{outcome="delivered"} 1.0' in scraped(), 10)
+            assert "tmf_outbox_pending_deliveries 0.0" in scraped()
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=15) == 0, process.stderr.read().decode()
         finally:
