@@ -150,8 +150,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             swagger_ui_options=swagger_ui_options(url, served),
         )
     # Outermost first: request id and security headers, request metrics and access log, /health and /metrics,
-    # CORS, rate limit, the public documents,
-    # authentication, then the request guard (see web/transport.py, web/ratelimit.py, web/auth.py).
+    # CORS, rate limit, the public documents, authentication, then the request guard (see web/transport.py,
+    # web/observability.py, web/health.py, web/ratelimit.py, web/auth.py).
     base_paths = tuple(sorted({path.rsplit("/", 1)[0] for path in served}))
     before_exception = MiddlewarePosition.BEFORE_EXCEPTION
     app.add_middleware(RequestId, position=before_exception, base_paths=base_paths)
