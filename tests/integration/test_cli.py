@@ -160,3 +160,22 @@ def test_env_example_settings_are_valid(tmp_path: Path) -> None:
     for name, value in (line.split("=", 1) for line in settings):
         if name not in ("DATABASE_URL", "TMF_AUTH_API_KEYS"):  # shown masked
             assert values[name] == value, name
+
+
+def test_openapi_builds_both_served_documents() -> None:
+    from tmfserver import specbuild
+
+    result = tmfserver("openapi")
+    assert result.returncode == 0, result.stderr
+    built = [line.removeprefix("built ") for line in result.stdout.splitlines()]
+    assert built == [str(specbuild.served_document_path(name)) for name in ("TMF652", "TMF663")]
+
+
+def test_events_commands_as_processes(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'events.db'}"}
+    assert tmfserver("migrate", env=env, cwd=tmp_path).returncode == 0
+    listed = tmfserver("events", "dead-letters", env=env, cwd=tmp_path)
+    assert (listed.returncode, listed.stdout) == (0, "")
+    replayed = tmfserver("events", "replay", "--id", "7", env=env, cwd=tmp_path)
+    assert replayed.returncode == 0 and json.loads(replayed.stdout) == {"replayed": 0}
+    assert tmfserver("events", env=env, cwd=tmp_path).returncode == 2  # an action is required
