@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from pg_schema import new_schema
+from sqlalchemy import func, select
 
 from tmfserver import specbuild
 from tmfserver.app import create_app
@@ -159,29 +159,12 @@ def throughput(services, receiver: Receiver, events: int, resources_count: int |
     }
 
 
-def database(db: str, workdir: Path) -> tuple[str, callable]:
+def database(db: str, workdir: Path) -> tuple[str, Callable[[], None]]:
     if db == "sqlite":
-        url = f"sqlite:///{workdir / 'events_bench.db'}"
-        migrate(url)
-        return url, lambda: None
-    import os
-
-    base = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    schema = f"tmf_bench_{secrets.token_hex(4)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    parsed = make_url(base)
-    url = parsed.set(query={**parsed.query, "options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False
-    )
+        url, drop = f"sqlite:///{workdir / 'events_bench.db'}", lambda: None
+    else:
+        url, drop = new_schema("tmf_bench")
     migrate(url)
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
     return url, drop
 
 

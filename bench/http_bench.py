@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import shlex
 import shutil
 import socket
@@ -39,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from sqlalchemy import create_engine, make_url, text
+from pg_schema import new_schema
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -51,7 +50,6 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 SEED = int(os.environ.get("BENCH_SEED", "1000"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NODE_DIR = REPO / os.environ.get("BENCH_NODE_DIR", "build/bench-node")
 JSON_OUT = REPO / os.environ.get("BENCH_JSON", "build/bench/http_bench.json")
 TARGETS = os.environ.get("BENCH_TARGETS", "tmf-sqlite-1,tmf-pg-1,tmf-pg-2,prism,json-server").split(",")
@@ -151,23 +149,6 @@ def spawn(command: list[str], env: dict, log: Path) -> subprocess.Popen:
         )
 
 
-def pg_schema_url(schema: str) -> tuple[str, object]:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL)
-    url = url.set(query={**url.query, "options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False
-    )
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return url, drop
-
-
 def start_tmf(name: str, workdir: Path) -> Target:
     backend, workers = name.split("-")[1], int(name.split("-")[2])
     target = Target(name)
@@ -175,7 +156,7 @@ def start_tmf(name: str, workdir: Path) -> Target:
     if backend == "sqlite":
         database_url = f"sqlite:///{workdir / name}.db"
     else:
-        database_url, drop = pg_schema_url(f"bench_{secrets.token_hex(4)}")
+        database_url, drop = new_schema("bench")
         target.cleanup.append(drop)
     env = {
         "HOST": "127.0.0.1",
