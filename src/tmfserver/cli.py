@@ -12,7 +12,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alembic import command
@@ -25,11 +24,9 @@ from .settings import Settings, SettingsError, env_name, load_settings, masked_v
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 
 def alembic_config(database_url: str) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config = Config(str(specbuild.PROJECT_ROOT / "alembic.ini"))
     config.attributes["database_url"] = database_url
     config.attributes["configure_logger"] = False  # keep tmfserver.logs' configuration (migrations/env.py)
     return config
