@@ -42,7 +42,6 @@ OUT_DIR = REPO / "build" / "ctk"
 HERE = Path(__file__).resolve().parent
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_NEWMAN = REPO / "build" / "node" / "node_modules" / ".bin" / "newman"
-STARTUP_SECONDS = 90
 MAX_LISTED_FAILURES = 12
 
 
