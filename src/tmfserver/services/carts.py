@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..domain.pricing import PricingError, prepare_cart
 from ..errors import BadRequest
+from ..query.values import iso_ms
 from ..store.models import ShoppingCart
 from .resources import ResourceKind, WriteContext
 
@@ -19,16 +20,12 @@ def _priced(document: dict) -> dict:
         raise BadRequest(f"{exc.field}: {exc.message}") from None
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def _create_cart(document: dict, context: WriteContext) -> tuple[dict, list]:
     cart = _priced(document)
     if cart.get("validFor") is None:
         start = datetime.strptime(context.now, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         lifetime = timedelta(days=context.services.settings.cart_lifetime_days)
-        cart["validFor"] = {"startDateTime": context.now, "endDateTime": _iso(start + lifetime)}
+        cart["validFor"] = {"startDateTime": context.now, "endDateTime": iso_ms(start + lifetime)}
     return cart, []
 
 
