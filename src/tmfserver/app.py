@@ -32,6 +32,7 @@ from .web.health import OperationalEndpoints, Readiness
 from .web.middleware import RequestGuard, ServedDocuments
 from .web.observability import ObserveRequests
 from .web.ratelimit import RateLimit
+from .web.routes import Operations
 from .web.swagger_ui import swagger_ui_options
 from .web.transport import Cors, RequestId, cors_options, install_log_record_factory
 from .web.validation import document_validator, validator_map
@@ -155,10 +156,11 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     base_paths = tuple(sorted({path.rsplit("/", 1)[0] for path in served}))
     before_exception = MiddlewarePosition.BEFORE_EXCEPTION
     app.add_middleware(RequestId, position=before_exception, base_paths=base_paths)
+    operations = Operations(json.loads(document.read_text()) for document in documents)
     app.add_middleware(
         ObserveRequests,
         position=before_exception,
-        documents=documents,
+        operations=operations,
         settings=settings,
         named_paths=OPERATIONAL_PATHS,
     )
@@ -180,7 +182,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
     app.add_error_handler(ApiError, errors.api_error)
     app.add_error_handler(ProblemException, errors.problem)
-    app.add_error_handler(HTTPException, errors.http_exception_handler(errors.AllowedMethods(documents)))
+    app.add_error_handler(HTTPException, errors.http_exception_handler(operations))
     app.add_error_handler(404, errors.not_found)
     app.add_error_handler(Exception, errors.unexpected)
     app.services = services  # for tests and the CLI

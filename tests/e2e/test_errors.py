@@ -71,6 +71,8 @@ def test_unknown_path_is_404(client, path: str) -> None:
         ("DELETE", ORDERS, {"GET", "POST"}),
         ("PATCH", f"{CANCELS}/01ARZ3NDEKTSV4RRFFQ69G5FAV", {"GET"}),
         ("PUT", CARTS, {"GET", "POST"}),
+        ("PUT", f"{CARTS}/", {"GET", "POST"}),
+        ("POST", f"{ORDERS}/01ARZ3NDEKTSV4RRFFQ69G5FAV/stateHistory", {"GET"}),
     ],
 )
 def test_wrong_method_is_405_with_allow(client, method: str, path: str, allow: set) -> None:

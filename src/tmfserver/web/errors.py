@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from functools import lru_cache
-from pathlib import Path
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
 from ..errors import ApiError, error_body
+from .routes import Operations
 
 log = logging.getLogger("tmfserver.errors")
 JSON = "application/json"
@@ -39,32 +37,13 @@ def problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionRespo
     return tmf_response(status, str(message), reason=exc.title or None, headers=exc.headers)
 
 
-class AllowedMethods:
-    """`Allow` for a 405, from the served documents (Connexion's own header is wrong)."""
+def http_exception_handler(operations: Operations):
+    """Starlette's 404/405 as TMF Errors; a 405's `Allow` comes from the served documents (Connexion's own
+    header is wrong)."""
 
-    def __init__(self, documents: list[Path]) -> None:
-        self._routes: list[tuple[re.Pattern[str], str]] = []
-        for path in documents:
-            document = json.loads(path.read_text())
-            base = document.get("basePath", "").rstrip("/")
-            for template, operations in document.get("paths", {}).items():
-                pattern = re.escape(base + template)
-                pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", pattern)
-                methods = ", ".join(sorted(m.upper() for m in operations if m != "parameters"))
-                self._routes.append((re.compile(f"^{pattern}/?$"), methods))
-
-    @lru_cache(maxsize=1024)  # noqa: B019 - one instance per app, bounded
-    def for_path(self, path: str) -> str | None:
-        for pattern, methods in self._routes:
-            if pattern.match(path):
-                return methods
-        return None
-
-
-def http_exception_handler(allowed: AllowedMethods):
     def handle(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
         if exc.status_code == 405:
-            methods = allowed.for_path(request.url.path) or ""
+            methods = operations.allowed(request.url.path) or ""
             return tmf_response(
                 405,
                 f"{request.method} is not allowed on {request.url.path}",

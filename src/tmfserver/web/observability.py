@@ -13,68 +13,33 @@ name in the served documents.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 from connexion.middleware.abstract import ROUTING_CONTEXT
-from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
 from ..settings import Settings
 from .ratelimit import client_address
+from .routes import Operation, Operations
 
 # The per-request record; its formatting (JSON or text) is the logging configuration's business.
 access_log = logging.getLogger("tmfserver.access")
-
-
-@dataclass(frozen=True)
-class Operation:
-    operation_id: str
-    path_template: str  # base path included: /tmf-api/resourceOrderingManagement/v4/resourceOrder/{id}
-
-
-class Operations:
-    """Every operation of the served documents, by (base path, operationId) and by (method, path)."""
-
-    def __init__(self, documents: list[Path]) -> None:
-        self.by_id: dict[tuple[str, str], Operation] = {}
-        self.routes: list[tuple[str, re.Pattern[str], Operation]] = []
-        for path in documents:
-            document = json.loads(path.read_text())
-            base = document.get("basePath", "").rstrip("/")
-            for template, operations in document.get("paths", {}).items():
-                for method, operation in operations.items():
-                    if not isinstance(operation, dict) or "operationId" not in operation:
-                        continue  # path-level `parameters`
-                    found = Operation(operation["operationId"], base + template)
-                    self.by_id[(base, found.operation_id)] = found
-                    pattern, _format, _convertors = compile_path(base + template)
-                    self.routes.append((method.upper(), pattern, found))
-
-    def routed(self, base_path: str, operation_id: str) -> Operation | None:
-        return self.by_id.get((base_path.rstrip("/"), operation_id))
-
-    def match(self, method: str, path: str) -> Operation | None:
-        method = "GET" if method == "HEAD" else method
-        for route_method, pattern, operation in self.routes:
-            if route_method == method and pattern.match(path):
-                return operation
-        return None
 
 
 class ObserveRequests:
     """Counts and times every HTTP request and logs one `tmfserver.access` record for it."""
 
     def __init__(
-        self, app: ASGIApp, documents: list[Path], settings: Settings, named_paths: frozenset[str] = frozenset()
+        self,
+        app: ASGIApp,
+        operations: Operations,
+        settings: Settings,
+        named_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
-        self.operations = Operations(documents)
+        self.operations = operations
         self.trusted = settings.trusted_proxy_networks
         self.named_paths = named_paths  # routes of our own (/health/…, /metrics): their path is their template
 
