@@ -11,13 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import re2
-
-from .parse import Condition, Query
+from .parse import Condition, Query, compile_regex
 from .values import canonical_instant, parse_number
-
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False
 
 
 def _values_at(document: Any, path: tuple[str, ...]) -> Iterator[Any]:
@@ -61,7 +56,7 @@ def _orders(stored: Any, op: str, wanted: str) -> bool:
 
 def _value_matches(stored: Any, condition: Condition) -> bool:
     if condition.op == "regex":
-        return isinstance(stored, str) and re2.compile(condition.values[0], options=_OPTIONS).search(stored)
+        return isinstance(stored, str) and compile_regex(condition.values[0]).search(stored)
     if condition.op in ("eq", "ne"):
         return any(_equals(stored, wanted) for wanted in condition.values)
     return any(_orders(stored, condition.op, wanted) for wanted in condition.values)

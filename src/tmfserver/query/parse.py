@@ -8,6 +8,7 @@ conditions mean AND.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,13 @@ MAX_PATH_SEGMENTS = 12
 _SYMBOLIC = (("!", "ne"), (">", "gte"), ("<", "lte"))
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a client's bad pattern is a 400, not a server log line
+
+
+@functools.lru_cache(maxsize=256)
+def compile_regex(pattern: str) -> re2._Regexp:
+    """A `.regex` filter's pattern compiled with RE2 (linear time); re2.error when it is invalid. Used for
+    validation here, by SQLite's REGEXP (store/db.py) and by hub filters on events (match.py)."""
+    return re2.compile(pattern, options=_RE2_OPTIONS)
 
 
 class QueryError(ValueError):
@@ -138,7 +146,7 @@ def parse_condition(name: str, raw_value: str, limits: QueryLimits) -> Condition
         if len(pattern) > limits.max_regex_length:
             raise QueryError(f"regex for '{name}' is longer than {limits.max_regex_length} characters")
         try:
-            re2.compile(pattern, options=_RE2_OPTIONS)
+            compile_regex(pattern)
         except re2.error as exc:
             raise QueryError(f"'{pattern}' is not a valid regular expression: {exc}") from None
         problem = _unportable_regex(pattern)

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
-import re2
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re2._Regexp:
-    return re2.compile(pattern, options=_RE2_OPTIONS)
+from ..query.parse import compile_regex
 
 
 def _regexp(pattern: str | None, value: str | None) -> bool | None:
     """SQLite REGEXP with RE2: linear time, so no client pattern can hang a worker."""
     if pattern is None or value is None:
         return None
-    return _compiled(pattern).search(value) is not None
+    return compile_regex(pattern).search(value) is not None
 
 
 def _configure_sqlite(dbapi_connection, _record) -> None:
