@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -67,10 +68,22 @@ def document_path(name: str) -> Path:
     return extension if extension.is_file() else specbuild.served_document_path(name)
 
 
-def served_url(document: Path) -> str:
-    """Where ServedDocuments serves a document: `<basePath>/swagger.json`, `<basePath>/extensions.json`."""
-    name = "extensions.json" if document.parent == EXTENSIONS_DIR else "swagger.json"
-    return json.loads(document.read_text())["basePath"].rstrip("/") + "/" + name
+@dataclass(frozen=True)
+class ServedDocument:
+    """A served document, read and parsed once: ServedDocuments serves `raw` byte for byte; Connexion, the
+    route table, Swagger UI and the resource validators use `content`."""
+
+    url: str  # where ServedDocuments serves it: `<basePath>/swagger.json`, `<basePath>/extensions.json`
+    raw: bytes
+    content: dict
+
+
+def load_document(name: str) -> ServedDocument:
+    path = document_path(name)
+    raw = path.read_bytes()
+    content = json.loads(raw)
+    file = "extensions.json" if path.parent == EXTENSIONS_DIR else "swagger.json"
+    return ServedDocument(content["basePath"].rstrip("/") + "/" + file, raw, content)
 
 
 def handler_name(operation_id: str) -> str:
@@ -103,7 +116,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
     use_immediate_transactions_on_sqlite(engine)
     metrics.instrument_pool(engine)
-    definitions = {api: json.loads(document_path(api).read_text()) for api, _ in RESOURCE_DEFINITIONS.values()}
+    documents = {name: load_document(name) for name, _modules in APIS}
+    definitions = {api: documents[api].content for api, _ in RESOURCE_DEFINITIONS.values()}
     services = Services(
         settings,
         engine,
@@ -134,11 +148,11 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
 
     readiness = Readiness(engine, settings.health_timeout_seconds, settings.background_workers)
     app = AsyncApp(__name__, lifespan=lifespan)
-    documents = [document_path(name) for name, _modules in APIS]
-    served = {served_url(document): document.read_bytes() for document in documents}
-    for (_name, modules), document, url in zip(APIS, documents, served, strict=True):
+    contents = {document.url: document.content for document in documents.values()}
+    for name, modules in APIS:
+        document = documents[name]
         app.add_api(
-            document,
+            document.content,  # not the path: Connexion would parse the file again (as YAML, slowly)
             resolver=ModuleResolver(modules),
             resolver_error=501,
             validate_responses=settings.validate_responses,
@@ -148,15 +162,15 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             ),
             # The documents declare security schemes; web.auth.Authenticate enforces them (see there).
             security_map=security_map(),
-            swagger_ui_options=swagger_ui_options(url, served),
+            swagger_ui_options=swagger_ui_options(document.url, contents),
         )
     # Outermost first: request id and security headers, request metrics and access log, /health and /metrics,
     # CORS, rate limit, the public documents, authentication, then the request guard (see web/transport.py,
     # web/observability.py, web/health.py, web/ratelimit.py, web/auth.py).
-    base_paths = tuple(sorted({path.rsplit("/", 1)[0] for path in served}))
+    base_paths = tuple(sorted({url.rsplit("/", 1)[0] for url in contents}))
     before_exception = MiddlewarePosition.BEFORE_EXCEPTION
     app.add_middleware(RequestId, position=before_exception, base_paths=base_paths)
-    operations = Operations(json.loads(document.read_text()) for document in documents)
+    operations = Operations(contents.values())
     app.add_middleware(
         ObserveRequests,
         position=before_exception,
@@ -174,12 +188,13 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         options = cors_options(settings.cors_origins, settings.cors_max_age_seconds)
         app.add_middleware(Cors, position=before_exception, **options)
     app.add_middleware(RateLimit, position=before_exception, settings=settings)
-    app.add_middleware(ServedDocuments, position=MiddlewarePosition.BEFORE_EXCEPTION, documents=served)
+    served = {document.url: document.raw for document in documents.values()}
+    app.add_middleware(ServedDocuments, position=before_exception, documents=served)
     authenticator = make_authenticator(settings)  # refuses unusable auth settings now, not per request
     app.add_middleware(
         Authenticate, position=before_exception, authenticator=authenticator, base_paths=base_paths
     )
-    app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
+    app.add_middleware(RequestGuard, position=before_exception, services=services)
     app.add_error_handler(ApiError, errors.api_error)
     app.add_error_handler(ProblemException, errors.problem)
     app.add_error_handler(HTTPException, errors.http_exception_handler(operations))

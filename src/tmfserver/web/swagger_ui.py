@@ -9,15 +9,15 @@ reachable from the UI too.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 
 from connexion.options import SwaggerUIOptions
 
 OFFICIAL_DOCUMENT = "swagger.json"
 
 
-def swagger_ui_options(url: str, served: dict[str, bytes]) -> SwaggerUIOptions:
-    """Connexion's UI options for the document served at `url`, given every served document by URL.
+def swagger_ui_options(url: str, served: Mapping[str, dict]) -> SwaggerUIOptions:
+    """Connexion's UI options for the document served at `url`, given every served (parsed) document by URL.
 
     Only the official document of a base path gets a page; it lists the other documents of that base path
     after the official one."""
@@ -29,7 +29,7 @@ def swagger_ui_options(url: str, served: dict[str, bytes]) -> SwaggerUIOptions:
     selector = {}
     if len(here) > 1:
         # Swagger UI's `urls`: a drop-down of documents, the first one shown.
-        selector["urls"] = [{"url": u, "name": json.loads(served[u])["info"]["title"]} for u in here]
+        selector["urls"] = [{"url": u, "name": served[u]["info"]["title"]} for u in here]
     return SwaggerUIOptions(
         serve_spec=False,  # ServedDocuments serves the built file itself
         spec_path="/" + name,
