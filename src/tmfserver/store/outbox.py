@@ -9,6 +9,7 @@ same attempt concurrently.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
@@ -21,6 +22,7 @@ from ..query.parse import Query, QueryError, parse_query
 from .models import Delivery, OutboxEvent, Subscription
 
 
+@functools.lru_cache(maxsize=256)  # publish() matches every subscription's query on every change
 def parse_subscription_query(raw: str | None) -> Query:
     """A hub `query` is a TMF630 query string (a leading `?` is tolerated). QueryError if malformed."""
     text = (raw or "").strip().lstrip("?")
