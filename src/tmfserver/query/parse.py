@@ -19,7 +19,6 @@ from .values import canonical_instant, parse_number, strip_quotes
 
 OPERATORS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "regex"})
 ORDERING = frozenset({"gt", "gte", "lt", "lte"})
-RESERVED = frozenset({"fields", "sort", "offset", "limit"})
 MAX_PATH_SEGMENTS = 12
 _SYMBOLIC = (("!", "ne"), (">", "gte"), ("<", "lte"))
 _RE2_OPTIONS = re2.Options()
