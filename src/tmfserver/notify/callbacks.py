@@ -23,7 +23,7 @@ def _forbidden(address: str) -> bool:
     )
 
 
-def check_callback(url: str, *, allow_private: bool, resolve: bool = True) -> None:
+def check_callback(url: str, *, allow_private: bool) -> None:
     """Raise UnsafeCallback unless `url` is an http(s) URL whose host resolves only to allowed addresses."""
     try:
         parts = urlsplit(url)
@@ -32,7 +32,7 @@ def check_callback(url: str, *, allow_private: bool, resolve: bool = True) -> No
         raise UnsafeCallback(f"callback '{url}' is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeCallback(f"callback '{url}' must be an absolute http or https URL")
-    if allow_private or not resolve:
+    if allow_private:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80))
