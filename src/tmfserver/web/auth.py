@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..settings import Settings
 from .middleware import send_tmf_error
+from .transport import UiPaths
 
 log = logging.getLogger("tmfserver.auth")
 
@@ -273,12 +274,12 @@ class Authenticate:
         self.app = app
         self.authenticator = authenticator
         self.public = {base + doc for base in base_paths for doc in PUBLIC_DOCUMENTS}
-        self.ui_roots = tuple(base + "/ui" for base in base_paths)
+        self.ui_paths = UiPaths(base_paths)
 
     def is_public(self, method: str, path: str) -> bool:
         if method not in ("GET", "HEAD"):
             return False
-        return path in self.public or any(path == root or path.startswith(root + "/") for root in self.ui_roots)
+        return path in self.public or path in self.ui_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         authenticator = self.authenticator

@@ -82,9 +82,16 @@ API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 UI_CSP = b"frame-ancestors 'none'"
 
 
-def is_ui_path(path: str, base_paths: tuple[str, ...]) -> bool:
-    """Swagger UI of one of the served documents (`<basePath>/ui…`), not an id that happens to be `ui`."""
-    return any(path == base + "/ui" or path.startswith(base + "/ui/") for base in base_paths)
+class UiPaths:
+    """Swagger UI of the served documents (`<basePath>/ui` and below), not an id that happens to be `ui`.
+    `path in ui_paths`; the prefixes are built once, not per request."""
+
+    def __init__(self, base_paths: tuple[str, ...]) -> None:
+        self.roots = frozenset(base + "/ui" for base in base_paths)
+        self.below = tuple(base + "/ui/" for base in base_paths)
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.roots or path.startswith(self.below)
 
 
 class RequestId:
@@ -96,14 +103,14 @@ class RequestId:
 
     def __init__(self, app: ASGIApp, base_paths: tuple[str, ...] = ()) -> None:
         self.app = app
-        self.base_paths = base_paths
+        self.ui_paths = UiPaths(base_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = request_id_from(scope.get("headers", []))
-        ui = is_ui_path(scope.get("path", ""), self.base_paths)
+        ui = scope.get("path", "") in self.ui_paths
         token = _request_id.set(request_id)
 
         async def send_with_headers(message: Message) -> None:
@@ -181,4 +188,4 @@ def cors_options(setting: str, max_age: int) -> dict:
     }
 
 
-__all__ = ["Cors", "RequestId", "cors_options", "current_request_id", "install_log_record_factory"]
+__all__ = ["Cors", "RequestId", "UiPaths", "cors_options", "current_request_id", "install_log_record_factory"]
