@@ -170,7 +170,7 @@ def test_max_path_depth() -> None:
 def test_defaults() -> None:
     query = parse_query([])
     assert query == Query()
-    assert (query.offset, query.limit, query.limit_given, query.fields, query.sort) == (0, 100, False, None, ())
+    assert (query.offset, query.limit, query.fields, query.sort) == (0, 100, None, ())
 
 
 @pytest.mark.parametrize(
@@ -186,7 +186,6 @@ def test_defaults() -> None:
 def test_paging(pairs: list[tuple[str, str]], offset: int, limit: int) -> None:
     query = parse_query(pairs)
     assert (query.offset, query.limit) == (offset, limit)
-    assert query.limit_given == any(n == "limit" for n, _ in pairs)
 
 
 @pytest.mark.parametrize(

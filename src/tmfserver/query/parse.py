@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import re2
 
@@ -53,7 +53,6 @@ class Query:
     sort: tuple[tuple[Path, bool], ...] = ()  # (path, descending)
     offset: int = 0
     limit: int = 100
-    limit_given: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -175,7 +174,7 @@ def parse_query(pairs: Iterable[tuple[str, str]], limits: QueryLimits | None = N
     conditions: list[Condition] = []
     fields: tuple[Path, ...] | None = None
     sort: tuple[tuple[Path, bool], ...] = ()
-    offset, limit, limit_given = 0, limits.default_limit, False
+    offset, limit = 0, limits.default_limit
     for name, value in pairs:
         if "\x00" in name or "\x00" in value:
             # No stored text can contain NUL (PostgreSQL refuses it in any text parameter).
@@ -195,9 +194,9 @@ def parse_query(pairs: Iterable[tuple[str, str]], limits: QueryLimits | None = N
             offset = _non_negative_int(name, value)
         elif name == "limit":
             # Over the maximum is clamped (documented), not refused: a client asking for "all" gets a page.
-            limit, limit_given = min(_non_negative_int(name, value), limits.max_limit), True
+            limit = min(_non_negative_int(name, value), limits.max_limit)
         else:
             conditions.append(parse_condition(name, value, limits))
     if len(conditions) > limits.max_conditions:
         raise QueryError(f"at most {limits.max_conditions} filter conditions are allowed")
-    return Query(tuple(conditions), fields, sort, offset, limit, limit_given)
+    return Query(tuple(conditions), fields, sort, offset, limit)
