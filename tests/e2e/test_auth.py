@@ -266,7 +266,9 @@ def test_no_credentials_offers_both_schemes(auth_client) -> None:
 def test_api_key_formats(settings, raw: str, expected: dict) -> None:
     authenticator = Authenticator(settings.model_copy(update={"auth_mode": "apikey", "auth_api_keys": raw}))
     for key, scopes in expected.items():
-        assert authenticator._verify_key(key).scopes == scopes
+        principal = authenticator._verify_key(key)
+        assert principal.scopes == scopes
+        assert principal.subject == f"apikey:{hashlib.sha256(key.encode()).hexdigest()[:12]}"  # never the key
 
 
 # --- what is covered, what stays public --------------------------------------------------------------

@@ -213,10 +213,11 @@ class Authenticator:
         return Principal(str(subject) if subject is not None else None, _token_scopes(claims), "jwt")
 
     def _verify_key(self, key: str) -> Principal:
-        scopes = self.keys.get(_digest(key))
+        digest = _digest(key)
+        scopes = self.keys.get(digest)
         if scopes is None:
             raise Refusal(401, "the API key is not valid", "invalid_token")
-        return Principal(f"apikey:{hashlib.sha256(key.encode()).hexdigest()[:12]}", scopes, "apikey")
+        return Principal(f"apikey:{digest.hex()[:12]}", scopes, "apikey")
 
     async def authenticate(self, headers: list[tuple[bytes, bytes]]) -> Principal:
         """The caller, or Refusal(401). A request may carry a bearer token, an API key or both (either
