@@ -17,7 +17,6 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ulid import ULID
 
-REQUEST_ID_HEADER = "X-Request-ID"
 # A client-sent id is echoed only when it is short and plainly printable; anything else is replaced.
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:+/=@-]{1,128}$")
 

@@ -143,7 +143,7 @@ class JsonPatchBodyValidator(TmfJsonBodyValidator):
         super().__init__(schema=JSON_PATCH_SCHEMA, **kwargs)
 
 
-def validator_map(max_depth: int, max_items: int = 1000, max_string: int = 10_000) -> dict:
+def validator_map(max_depth: int, max_items: int, max_string: int) -> dict:
     limits = {"max_depth": max_depth, "max_items": max_items, "max_string": max_string}
     json_validator = type("JsonBody", (TmfJsonBodyValidator,), limits)
     patch_validator = type("JsonPatchBody", (JsonPatchBodyValidator,), limits)
