@@ -50,7 +50,7 @@ def http_exception_handler(operations: Operations):
                 headers={"Allow": methods},
             )
         if exc.status_code == 404:
-            return tmf_response(404, f"{request.url.path} is not a resource of this server")
+            return not_found(request, exc)
         return tmf_response(exc.status_code, str(exc.detail))
 
     return handle
