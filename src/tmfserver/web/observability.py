@@ -74,11 +74,13 @@ class ObserveRequests:
         seconds = time.perf_counter() - started
         operation = self.operation(scope, routing)
         operation_id = operation.operation_id if operation else None
+        metrics.observe_request(operation_id, status, seconds)
+        if not access_log.isEnabledFor(logging.INFO):
+            return  # TMF_LOG_LEVEL above INFO: no record, so no client address or template to work out
         if operation:
             template = operation.path_template
         else:
             template = scope["path"] if scope["path"] in self.named_paths else None
-        metrics.observe_request(operation_id, status, seconds)
         duration_ms = round(seconds * 1000, 3)
         access_log.info(
             "%s %s %s %.1fms",
