@@ -12,35 +12,32 @@ from typing import Any
 from jsonschema import Draft4Validator
 from sqlalchemy import select
 
+# The HTTP suite's paths and formats; the collection paths are re-exported for the notification suites.
+from tests.e2e._support import CANCELS as CANCELS
+from tests.e2e._support import CART_API, ORDER_API, ULID_RE, UTC_MS_RE
+from tests.e2e._support import CARTS as CARTS
+from tests.e2e._support import MERGE_PATCH as MERGE_PATCH_TYPE
+from tests.e2e._support import ORDERS as ORDERS
+from tmfserver import specbuild
 from tmfserver.notify.dispatcher import Dispatcher
 from tmfserver.store.models import Delivery, OutboxEvent
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"  # ../shared beside the checkout
-SPEC_FILES = {
-    "TMF652": "TMF652-ResourceOrder-v4.0.0.swagger.json",
-    "TMF663": "TMF663-ShoppingCart-v4.0.0.swagger.json",
-}
-ORDER_API = "/tmf-api/resourceOrderingManagement/v4"
-CART_API = "/tmf-api/shoppingCart/v4"
 BASE = {"TMF652": ORDER_API, "TMF663": CART_API}
-ORDERS = f"{ORDER_API}/resourceOrder"
-CANCELS = f"{ORDER_API}/cancelResourceOrder"
-CARTS = f"{CART_API}/shoppingCart"
-MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
+MERGE_PATCH = {"Content-Type": MERGE_PATCH_TYPE}
 
-ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
-UTC_MS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 # event.<key> of each event type's payload
-PAYLOAD_KEY = {"ResourceOrder": "resourceOrder", "CancelResourceOrder": "cancelResourceOrder"}
-PAYLOAD_KEY["ShoppingCart"] = "shoppingCart"
+PAYLOAD_KEY = {
+    "ResourceOrder": "resourceOrder",
+    "CancelResourceOrder": "cancelResourceOrder",
+    "ShoppingCart": "shoppingCart",
+}
 
 
 def spec_path(api: str) -> Path:
-    """The official document (falls back to the build copy when ../shared is not on this machine)."""
-    path = SPECS / SPEC_FILES[api]
-    if path.exists():
-        return path
-    return Path(__file__).resolve().parents[2] / "build" / "openapi" / f"{api}.json"
+    """The official document as pinned (falls back to the build copy when ../shared is not on this machine)."""
+    pin = next(pin for pin in specbuild.pins() if pin.name == api)
+    official = specbuild.DEFAULT_MIRROR / pin.file
+    return official if official.is_file() else specbuild.served_document_path(api)
 
 
 @cache
