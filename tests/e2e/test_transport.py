@@ -202,3 +202,19 @@ def test_cors_disallowed_origin(cors_client) -> None:
     assert "access-control-allow-origin" not in response.headers
     simple = cors_client.get(ORDERS, headers={"Origin": "https://evil.example", "X-API-Key": "k1"})
     assert "access-control-allow-origin" not in simple.headers
+
+
+# --- hrefs behind a proxy ---------------------------------------------------------------------------------
+
+
+def test_href_follows_x_forwarded_only_from_a_trusted_proxy(app) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example, inner.example"}
+    _empty_tables(app)
+    with app.test_client(client=("127.0.0.1", 40000)) as proxied:  # loopback: trusted by default
+        response = proxied.post(ORDERS, json={}, headers=forwarded)
+    assert response.status_code == 201, response.text
+    assert response.json()["href"].startswith("https://api.example/")
+    with app.test_client(client=("198.51.100.7", 40000)) as direct:  # not trusted: its headers are ignored
+        response = direct.post(ORDERS, json={}, headers=forwarded)
+    assert response.status_code == 201, response.text
+    assert response.json()["href"].startswith("http://testserver/")

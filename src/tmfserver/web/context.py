@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import ip_address
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import BadRequest
 from ..settings import Settings
+from .transport import is_trusted
 
 SCOPE_KEY = "tmfserver.services"
 
@@ -44,17 +44,6 @@ def query_pairs() -> list[tuple[str, str]]:
         raise BadRequest("the query string is not valid UTF-8") from None
 
 
-def _trusted_peer(settings: Settings) -> bool:
-    client = request.scope.get("client")
-    if not client:
-        return False
-    try:
-        address = ip_address(client[0])
-    except ValueError:
-        return False
-    return any(address in network for network in settings.trusted_proxy_networks)
-
-
 def base_url() -> str:
     """Scheme and authority for absolute hrefs: the configured public URL, else this request's."""
     settings = services().settings
@@ -63,7 +52,8 @@ def base_url() -> str:
     headers = request.headers
     scheme = request.url.scheme
     host = headers.get("host") or f"{settings.host}:{settings.port}"
-    if _trusted_peer(settings):
+    client = request.scope.get("client")
+    if client and is_trusted(client[0], settings.trusted_proxy_networks):
         scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip() or scheme
         host = headers.get("x-forwarded-host", host).split(",")[0].strip() or host
     return f"{scheme}://{host}"

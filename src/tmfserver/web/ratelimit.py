@@ -15,34 +15,26 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from ipaddress import ip_address
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..settings import Settings
 from .middleware import send_tmf_error
+from .transport import is_trusted
 
 MAX_CLIENTS = 100_000  # buckets kept; the least recently seen client is forgotten first (it was full)
-
-
-def _trusted(address: str, networks: tuple) -> bool:
-    try:
-        parsed = ip_address(address)
-    except ValueError:
-        return False
-    return any(parsed in network for network in networks)
 
 
 def client_address(scope: Scope, trusted_networks: tuple) -> str:
     client = scope.get("client")
     peer = client[0] if client else "unknown"
-    if not _trusted(peer, trusted_networks):
+    if not is_trusted(peer, trusted_networks):
         return peer
     for name, value in scope.get("headers", []):
         if name.lower() == b"x-forwarded-for":
             hops = [hop.strip() for hop in value.decode("latin-1").split(",") if hop.strip()]
             for hop in reversed(hops):
-                if not _trusted(hop, trusted_networks):
+                if not is_trusted(hop, trusted_networks):
                     return hop
     return peer
 

@@ -1,4 +1,4 @@
-"""Transport hygiene: request ids (header, log lines, error bodies), security headers, CORS.
+"""Transport hygiene: request ids (header, log lines, error bodies), security headers, CORS, trusted proxies.
 
 `RequestId` is the outermost middleware: every response, errors of the other middlewares included, leaves
 through it. This module imports nothing of the project so that `errors.error_body` can read the request id.
@@ -10,6 +10,7 @@ import json
 import logging
 import re
 from contextvars import ContextVar
+from ipaddress import ip_address
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
@@ -38,6 +39,15 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
                 return candidate
             break
     return str(ULID())
+
+
+def is_trusted(address: str, networks: tuple) -> bool:
+    """`address` is in one of the trusted proxy networks (TMF_TRUSTED_PROXIES); False when not an address."""
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
 
 
 _factory_installed = False
