@@ -7,20 +7,16 @@ from pathlib import Path
 
 import httpx
 
+from tests.e2e._support import JSON_PATCH, ORDERS, json_patch
 from tests.live_server import live_server
-
-ORDERS = "/tmf-api/resourceOrderingManagement/v4/resourceOrder"
-JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 
 
 def test_etag_changes_with_every_stored_change(client) -> None:
     created = client.post(ORDERS, json={"orderItem": [{"action": "add"}]})
     first = created.headers["ETag"]
     assert client.get(f"{ORDERS}/{created.json()['id']}").headers["ETag"] == first
-    patched = client.patch(
-        f"{ORDERS}/{created.json()['id']}",
-        json=[{"op": "add", "path": "/note", "value": []}],
-        headers=JSON_PATCH,
+    patched = json_patch(
+        client, f"{ORDERS}/{created.json()['id']}", [{"op": "add", "path": "/note", "value": []}]
     )
     assert patched.status_code == 200
     assert patched.headers["ETag"] != first
@@ -52,7 +48,9 @@ def test_if_none_match_current_etag_is_304(client) -> None:
 def _append_notes(origin: str, order_id: str, process_index: int, count: int) -> list[int]:
     def append(i: int) -> int:
         operation = [{"op": "add", "path": "/note/-", "value": {"text": f"p{process_index}-{i}"}}]
-        response = httpx.patch(f"{origin}{ORDERS}/{order_id}", json=operation, headers=JSON_PATCH, timeout=60)
+        response = httpx.patch(
+            f"{origin}{ORDERS}/{order_id}", json=operation, headers={"Content-Type": JSON_PATCH}, timeout=60
+        )
         return response.status_code
 
     with ThreadPoolExecutor(max_workers=count) as threads:

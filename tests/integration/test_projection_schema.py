@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 
+from tests.e2e._support import CANCELS, ORDERS
 from tmfserver import specbuild
 from tmfserver.query.projection import RequiredKeys, project
 from tmfserver.web.validation import document_validator
-
-ORDERS = "/tmf-api/resourceOrderingManagement/v4/resourceOrder"
-CANCELS = "/tmf-api/resourceOrderingManagement/v4/cancelResourceOrder"
 
 
 def _tmf652() -> dict:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+from tests.e2e._support import ORDERS
 from tmfserver.query.values import utc_now_iso
 from tmfserver.services.simulator import next_item_state, simulate_step
-
-ORDERS = "/tmf-api/resourceOrderingManagement/v4/resourceOrder"
 
 
 def test_next_item_state_follows_the_item_table() -> None:
