@@ -138,9 +138,8 @@ def run_due_cancellations(services: Services, now: str, batch: int = 20) -> int:
             )
             .order_by(CancelResourceOrder.due_at)
             .limit(batch)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders none (writes are exclusive)
         )
-        if services.engine.dialect.name == "postgresql":
-            statement = statement.with_for_update(skip_locked=True)
         rows = list(uow.session.scalars(statement))
         for row in rows:
             finished, changes = cancel_now(uow, row.doc, now)

@@ -42,9 +42,8 @@ def simulate_step(services: Services, now: str, rng: random.Random, batch: int =
             .where(ResourceOrder.state.in_(ACTIVE_ORDER_STATES), ResourceOrder.updated_at <= idle_since)
             .order_by(ResourceOrder.pk)
             .limit(batch)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders none (writes are exclusive)
         )
-        if services.engine.dialect.name == "postgresql":
-            statement = statement.with_for_update(skip_locked=True)
         moved = 0
         for row in uow.session.scalars(statement):
             candidate = copy.deepcopy(row.doc)

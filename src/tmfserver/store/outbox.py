@@ -105,9 +105,8 @@ def claim_due(
         )
         .order_by(Delivery.next_attempt_at, Delivery.pk)
         .limit(batch)
+        .with_for_update(of=Delivery, skip_locked=True)  # PostgreSQL; SQLite renders none
     )
-    if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(of=Delivery, skip_locked=True)
     runs: dict[str, list[ClaimedDelivery]] = {}
     for delivery, payload in session.execute(statement):
         runs[delivery.ordering_key] = [_lease(delivery, payload, now, lease_seconds)]
@@ -117,9 +116,8 @@ def claim_due(
             .join(OutboxEvent, OutboxEvent.pk == Delivery.event_pk)
             .where(Delivery.ordering_key.in_(list(runs)), Delivery.state == "pending")
             .order_by(Delivery.ordering_key, Delivery.pk)
+            .with_for_update(of=Delivery, skip_locked=True)
         )
-        if session.get_bind().dialect.name == "postgresql":
-            successors = successors.with_for_update(of=Delivery, skip_locked=True)
         stopped: set[str] = set()
         for delivery, payload in session.execute(successors):
             run = runs[delivery.ordering_key]
