@@ -40,12 +40,13 @@ def _create_order(document: dict, context: WriteContext) -> tuple[dict, list[lif
         return new_order(document, context.now)
 
 
-def _came_from(context: WriteContext, entity: str) -> dict[str | None, str]:
-    """For each order/item now in assessingCancellation, the state it came from (from history)."""
+def _came_from(context: WriteContext) -> dict[str | None, str]:
+    """For the order (key None) and each item now in assessingCancellation, the state it came from (from
+    history)."""
     came_from: dict[str | None, str] = {}
     for entry in context.uow.history(ORDER_KIND.name, context.resource_id):
         if entry.to_state == lifecycle.ASSESSING and entry.from_state:
-            key = None if entry.entity == entity else entry.entity_id
+            key = None if entry.entity == lifecycle.ORDER_ENTITY else entry.entity_id
             came_from[key] = entry.from_state
     return came_from
 
@@ -53,7 +54,7 @@ def _came_from(context: WriteContext, entity: str) -> dict[str | None, str]:
 def _update_order(
     stored: dict, candidate: dict, context: WriteContext
 ) -> tuple[dict, list[lifecycle.StateChange]]:
-    came_from = _came_from(context, lifecycle.ORDER_ENTITY)
+    came_from = _came_from(context)
     with domain_errors():
         return lifecycle.apply_order_update(stored, candidate, context.now, came_from=came_from)
 
