@@ -129,10 +129,6 @@ class InvalidTransition(LifecycleError):
         who = entity if entity_id is None else f"{entity} '{entity_id}'"
         message = f"{who} state cannot change from '{from_state}' to '{to_state}'{detail}"
         super().__init__(message, 409)
-        self.entity = entity
-        self.entity_id = entity_id
-        self.from_state = from_state
-        self.to_state = to_state
 
 
 @dataclass(frozen=True)
