@@ -11,16 +11,16 @@ ORDER_IMMUTABLE = frozenset({"id", "href", "orderDate"})
 CANCEL_SERVER_OWNED = frozenset({"id", "href", "state", "effectiveCancellationDate", "errorMessage"})
 
 
-def assign_item_ids(items: list[Any], label: str) -> list[dict]:
+def assign_item_ids(items: list[Any]) -> list[dict]:
     """Items keep their client `id`; items without one get the next free number ("1", "2", …)."""
     if not all(isinstance(item, dict) for item in items):
-        raise LifecycleError(f"every {label} must be a JSON object", status=400)
+        raise LifecycleError(f"every {ITEM_ENTITY} must be a JSON object", status=400)
     used: set[str] = set()
     for item in items:
         if item.get("id") is not None:
             item_id = str(item["id"])
             if item_id in used:
-                raise LifecycleError(f"{label} id '{item_id}' is used twice", status=400)
+                raise LifecycleError(f"{ITEM_ENTITY} id '{item_id}' is used twice", status=400)
             used.add(item_id)
     next_number = 1
     result = []
@@ -40,7 +40,7 @@ def new_order(document: dict, now: str) -> tuple[dict, list[StateChange]]:
     items = document.get("orderItem", [])
     if not isinstance(items, list):
         raise LifecycleError("orderItem must be an array", status=400)
-    items = [{**item, "state": "acknowledged"} for item in assign_item_ids(items, ITEM_ENTITY)]
+    items = [{**item, "state": "acknowledged"} for item in assign_item_ids(items)]
     order = {**document, "orderDate": now, "state": "acknowledged"}
     if "orderItem" in document:
         order["orderItem"] = items
