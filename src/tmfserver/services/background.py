@@ -19,6 +19,8 @@ from .simulator import simulate_step
 
 log = logging.getLogger("tmfserver.background")
 
+SCHEDULER_INTERVAL_SECONDS = 1.0  # how often due cancellations (and simulator steps) are looked for
+
 
 def make_dispatcher(services: Services) -> Dispatcher:
     settings = services.settings
@@ -36,16 +38,15 @@ def make_dispatcher(services: Services) -> Dispatcher:
 
 
 class BackgroundWork:
-    def __init__(self, services: Services, scheduler_interval_seconds: float = 1.0) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.dispatcher = make_dispatcher(services)
-        self.interval = scheduler_interval_seconds
         self._stop = threading.Event()
         self._scheduler = threading.Thread(target=self._schedule, name="tmf-scheduler", daemon=True)
         self._rng = random.Random()
 
     def _schedule(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(SCHEDULER_INTERVAL_SECONDS):
             try:
                 run_due_cancellations(self.services, utc_now_iso())
                 if self.services.settings.simulate_fulfilment:
