@@ -7,10 +7,7 @@ ever the same eventId (at-least-once), and each resource's events arrive in the 
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -19,56 +16,13 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
+from tests.live_server import free_port, live_server, server_process
 from tests.receiver import Receiver
 from tmfserver.store.models import OutboxEvent
 
-from ._notify import ORDER_API, ORDERS, wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
-TMFSERVER = ROOT / ".venv" / "bin" / "tmfserver"
+from ._notify import MERGE_PATCH, ORDER_API, ORDERS, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        self.env, self.port, self.log = env, port, log
-        self.process: subprocess.Popen | None = None
-        self.base = f"http://127.0.0.1:{port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [str(TMFSERVER), "serve"], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-        def ready() -> bool:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            try:
-                return httpx.get(f"{self.base}{ORDERS}?limit=1", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        assert wait_until(ready, timeout=30, interval=0.1), self.log.read_text()[-3000:]
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def test_no_event_is_lost_when_the_server_is_killed(request, backend: str, tmp_path: Path) -> None:
@@ -79,10 +33,6 @@ def test_no_event_is_lost_when_the_server_is_killed(request, backend: str, tmp_p
         database_url = f"sqlite:///{tmp_path / 'crash.db'}"
     port, receiver_port = free_port(), free_port()
     env = {
-        **os.environ,
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "DATABASE_URL": database_url,
         "TMF_CALLBACK_ALLOW_PRIVATE": "true",
         "TMF_DELIVERY_BACKOFF_BASE_SECONDS": "0.2",
         "TMF_DELIVERY_BACKOFF_CAP_SECONDS": "1",
@@ -90,15 +40,15 @@ def test_no_event_is_lost_when_the_server_is_killed(request, backend: str, tmp_p
         "TMF_DELIVERY_TIMEOUT_SECONDS": "1",
         "TMF_LOG_LEVEL": "WARNING",
     }
-    server = Server(env, port, tmp_path / "server.log")
     receiver: Receiver | None = None
     engine = create_engine(database_url)
     try:
-        server.start()
-        with httpx.Client(base_url=server.base, timeout=10) as http:
+        with (
+            server_process(database_url, tmp_path / "before-kill.log", env=env, port=port) as (origin, process),
+            httpx.Client(base_url=origin, timeout=10) as http,
+        ):
             callback = f"http://127.0.0.1:{receiver_port}/listener"
             assert http.post(f"{ORDER_API}/hub", json={"callback": callback}).status_code == 201
-            merge = {"Content-Type": "application/merge-patch+json"}
             orders = []
             for n in range(6):
                 response = http.post(
@@ -113,9 +63,10 @@ def test_no_event_is_lost_when_the_server_is_killed(request, backend: str, tmp_p
                     {"state": "inProgress"},
                     {"description": f"2nd {n}"},
                 ):
-                    response = http.patch(f"{ORDERS}/{order_id}", json=step, headers=merge)
+                    response = http.patch(f"{ORDERS}/{order_id}", json=step, headers=MERGE_PATCH)
                     assert response.status_code == 200, response.text
-        server.kill()
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
 
         with engine.connect() as connection:
             written = connection.execute(
@@ -125,17 +76,16 @@ def test_no_event_is_lost_when_the_server_is_killed(request, backend: str, tmp_p
             len(written) == 6 * 4
         )  # per order: Create, AttributeValueChange, StateChange, AttributeValueChange
         receiver = Receiver(port=receiver_port)
-        server.start()
         expected = {event_id for event_id, _resource in written}
 
-        def all_delivered() -> bool:
-            return expected <= {e["eventId"] for e in list(receiver.events)}
+        def undelivered() -> set[str]:
+            return expected - {e["eventId"] for e in list(receiver.events)}
 
-        assert wait_until(all_delivered, timeout=30, interval=0.1), (
-            f"{len(expected - {e['eventId'] for e in receiver.events})} of {len(expected)} events never arrived"
-        )
+        with live_server(database_url, tmp_path / "after-restart.log", env=env, port=port):
+            assert wait_until(lambda: not undelivered(), timeout=30, interval=0.1), (
+                f"{len(undelivered())} of {len(expected)} events never arrived"
+            )
     finally:
-        server.stop()
         if receiver:
             receiver.close()
         engine.dispose()
