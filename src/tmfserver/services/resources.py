@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import json_merge_patch
+import jsonpatch
 from ulid import ULID
 
 from ..domain import events
@@ -256,8 +257,6 @@ JSON_PATCH = "application/json-patch+json"
 
 def json_patch(operations: Any, immutable: frozenset[str]) -> Callable[[dict], dict]:
     """RFC 6902, atomic: the whole list applies to a copy or nothing does. A failed `test` is a 409."""
-    import jsonpatch
-
     if not isinstance(operations, list):
         raise BadRequest("a JSON Patch body must be an array of operations")
     for operation in operations:
