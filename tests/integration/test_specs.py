@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e._support import CART_API, ORDER_API
 from tmfserver import specbuild
 from tmfserver.app import APIS, document_path
 
-BASE_PATHS = {
-    "TMF652": "/tmf-api/resourceOrderingManagement/v4",
-    "TMF663": "/tmf-api/shoppingCart/v4",
-}
+BASE_PATHS = {"TMF652": ORDER_API, "TMF663": CART_API}
 
 
 @pytest.mark.parametrize("name", sorted(BASE_PATHS))
