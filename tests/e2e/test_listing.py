@@ -8,7 +8,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tmfserver.app import create_app
-from tmfserver.settings import Settings
 
 from ._support import CARTS, ORDERS, create_order
 
@@ -130,9 +129,7 @@ def test_limit_over_the_maximum_is_clamped(client, settings, five: list[str]) ->
 
 
 def test_limit_clamped_to_a_configured_maximum(client, settings, five: list[str]) -> None:
-    small = create_app(
-        Settings(database_url=settings.database_url, validate_responses=True, max_limit=3, default_limit=2)
-    )
+    small = create_app(settings.model_copy(update={"max_limit": 3, "default_limit": 2}))
     try:
         with small.test_client() as other:
             clamped = other.get(f"{ORDERS}?limit=100")
