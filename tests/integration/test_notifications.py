@@ -130,11 +130,9 @@ def test_bad_registration_is_400(client, body: dict) -> None:
 
 
 @pytest.fixture
-def strict_app(database_url: str):
+def strict_app(settings: Settings):
     """A second app on the same database that refuses private callbacks (the production default)."""
-    app = create_app(
-        Settings(database_url=database_url, callback_allow_private=False, background_workers=False)
-    )
+    app = create_app(settings.model_copy(update={"callback_allow_private": False}))
     yield app
     app.services.engine.dispose()
 
