@@ -32,8 +32,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tmfserver.query.parse import Query
-from tmfserver.store import search
 from tmfserver.store.models import RESOURCE_MODELS, ResourceMixin, SearchValue
+from tmfserver.store.repository import DocumentRepository
 
 OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "regex")
 _INSTANT = re.compile(
@@ -210,10 +210,17 @@ def empty_resource_tables(session: Session) -> None:
         session.query(model).delete()
 
 
+def load(session: Session, model: type[ResourceMixin], documents: Sequence[dict]) -> None:
+    """Store `documents` the production way (search_value and promoted columns filled)."""
+    repository = DocumentRepository(session, model)
+    for document in documents:
+        repository.add(document)
+    session.flush()
+
+
 def run(session: Session, model: type[ResourceMixin], query: Query) -> tuple[list[str], int]:
     """(ids of the page in order, total count) as the repository computes them."""
-    rows = session.scalars(search.page_statement(model, query)).all()
-    total = session.scalar(search.count_statement(model, query))
+    rows, total = DocumentRepository(session, model).page(query)
     return [row.id for row in rows], total
 
 

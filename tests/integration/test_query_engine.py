@@ -238,16 +238,9 @@ def session(engine: Engine) -> Iterator[Session]:
         session.rollback()
 
 
-def load(session: Session, model: type[ResourceMixin], documents: list[dict]) -> None:
-    repository = DocumentRepository(session, model)
-    for document in documents:
-        repository.add(document)
-    session.flush()
-
-
 @pytest.fixture(params=RESOURCE_MODELS, ids=lambda m: m.__name__)
 def loaded(request: pytest.FixtureRequest, session: Session) -> tuple[Session, type[ResourceMixin]]:
-    load(session, request.param, DOCUMENTS)
+    ref.load(session, request.param, DOCUMENTS)
     return session, request.param
 
 
@@ -297,7 +290,7 @@ def test_limit_zero_and_offset_past_the_end(loaded) -> None:
 
 def test_default_order_follows_insertion_not_ids(session: Session) -> None:
     model = RESOURCE_MODELS[0]
-    load(session, model, [{"id": i} for i in ("b", "a", "c")])
+    ref.load(session, model, [{"id": i} for i in ("b", "a", "c")])
     assert ref.run(session, model, parse_query([]))[0] == ["c", "a", "b"]
 
 
@@ -318,8 +311,8 @@ def test_updates_reindex_and_deletes_unindex(session: Session) -> None:
 
 def test_types_do_not_leak_between_resource_types(session: Session) -> None:
     first, second = RESOURCE_MODELS[0], RESOURCE_MODELS[1]
-    load(session, first, [{"id": "a1", "note": "shared"}])
-    load(session, second, [{"id": "b1", "note": "other"}])
+    ref.load(session, first, [{"id": "a1", "note": "shared"}])
+    ref.load(session, second, [{"id": "b1", "note": "other"}])
     assert ref.run(session, first, parse_query([("note", "shared")]))[0] == ["a1"]
     assert ref.run(session, second, parse_query([("note", "shared")]))[0] == []
     assert ref.run(session, second, parse_query([("note.ne", "shared")]))[0] == ["b1"]

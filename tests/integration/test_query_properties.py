@@ -13,7 +13,6 @@ from sqlalchemy import Engine
 
 from tmfserver.query.parse import parse_query
 from tmfserver.store.models import RESOURCE_MODELS, ResourceMixin
-from tmfserver.store.repository import DocumentRepository
 
 from . import query_reference as ref
 
@@ -106,10 +105,7 @@ def filters(draw: st.DrawFn) -> tuple[str, str]:
 def _stored(engine: Engine, model: type[ResourceMixin], docs: list[dict]):
     session = ref.new_session(engine)
     ref.empty_resource_tables(session)
-    repository = DocumentRepository(session, model)
-    for document in docs:
-        repository.add(document)
-    session.flush()
+    ref.load(session, model, docs)
     return session
 
 

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from tmfserver.query.parse import QueryError, parse_query
 from tmfserver.store.db import make_session_factory
 from tmfserver.store.models import RESOURCE_MODELS, ResourceOrder, SearchValue
-from tmfserver.store.repository import DocumentRepository
 
 from . import query_reference as ref
 
@@ -78,10 +77,7 @@ PATHOLOGICAL = ["(a+)+$", "(a|aa)+$", "(a*)*$", "(.*a){12}$", "^(a|a?)+$", "(a+)
 def session(engine: Engine) -> Iterator[Session]:
     with make_session_factory(engine)() as session:
         ref.empty_resource_tables(session)
-        repository = DocumentRepository(session, ResourceOrder)
-        for document in DOCUMENTS:
-            repository.add(document)
-        session.flush()
+        ref.load(session, ResourceOrder, DOCUMENTS)
         yield session
         session.rollback()
 
