@@ -39,7 +39,9 @@ class ResourceMixin:
     """Columns shared by every stored TMF resource."""
 
     # index=True adds a narrow (pk) index beside the table itself: SQLite then walks a deep `offset` over
-    # that index instead of over the wide rows (55 ms → 0.8 ms at offset 10^5; see store/search.page_statement).
+    # that index instead of over the wide rows (deepest page with its count at 10^5: 66 → 1.6 ms, see
+    # bench/README.md "Query benchmark" and store/search.page_statement). On PostgreSQL it duplicates the
+    # primary key index (a cost on writes, left for a later migration).
     pk: Mapped[int] = mapped_column(PrimaryKey, primary_key=True, autoincrement=True, index=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)
     type: Mapped[str | None] = mapped_column("type", String(100), index=True)
