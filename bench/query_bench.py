@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from tmfserver.cli import migrate
 from tmfserver.query.parse import parse_query
-from tmfserver.query.values import canonical_instant
+from tmfserver.query.values import canonical_instant, iso_ms
 from tmfserver.store import search
 from tmfserver.store.db import make_engine
 from tmfserver.store.models import ResourceOrder, SearchValue
@@ -39,10 +39,6 @@ EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 ORDER_STATES = ["acknowledged"] * 10 + ["inProgress"] * 5 + ["completed"] * 80 + ["failed"] * 3 + ["held"] * 2
 ITEM_STATES = ["completed"] * 93 + ["inProgress"] * 5 + ["failed"] + ["cancelled"]
 PARTIES = 20_000
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def document(index: int, rng: random.Random) -> dict:
@@ -70,12 +66,17 @@ def document(index: int, rng: random.Random) -> dict:
         "description": "Order for the activation of mobile lines at a branch office",
         "priority": rng.randint(0, 4),
         "state": rng.choice(ORDER_STATES),
-        "orderDate": iso(ordered),
-        "requestedStartDate": iso(ordered + timedelta(days=1)),
-        "requestedCompletionDate": iso(ordered + timedelta(days=7)),
+        "orderDate": iso_ms(ordered),
+        "requestedStartDate": iso_ms(ordered + timedelta(days=1)),
+        "requestedCompletionDate": iso_ms(ordered + timedelta(days=7)),
         "note": [
-            {"id": "1", "author": "Jane Doe", "date": iso(ordered), "text": "Customer asked for a callback."},
-            {"id": "2", "author": "System", "date": iso(ordered), "text": "Validated."},
+            {
+                "id": "1",
+                "author": "Jane Doe",
+                "date": iso_ms(ordered),
+                "text": "Customer asked for a callback.",
+            },
+            {"id": "2", "author": "System", "date": iso_ms(ordered), "text": "Validated."},
         ],
         "relatedParty": [
             {"id": f"party-{rng.randrange(PARTIES)}", "role": "customer", "@referredType": "Individual"},
@@ -151,7 +152,7 @@ def queries(size: int) -> dict[str, Callable[[Session], object]]:
     rng = random.Random(size)
     some_id = f"ro-{rng.randrange(size):09d}"
     party = f"party-{rng.randrange(PARTIES)}"
-    recent = iso(EPOCH + timedelta(seconds=int(size * 60 * 0.99)))
+    recent = iso_ms(EPOCH + timedelta(seconds=int(size * 60 * 0.99)))
 
     def page(*pairs: tuple[str, str]) -> Callable[[Session], object]:
         query = parse_query([*pairs, ("limit", str(PAGE))])
