@@ -145,8 +145,10 @@ def test_migrate_brings_a_new_database_to_head_and_connect_succeeds(tmp_path: Pa
 
 
 def test_readme_settings_table_is_the_generated_one() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert settings_table() in readme, "README settings table is stale: `tmfserver check-config --table`"
+    operating = (ROOT / "docs" / "operating.md").read_text()
+    assert settings_table() in operating, (
+        "docs/operating.md settings table is stale: paste `tmfserver check-config --table`"
+    )
 
 
 def test_env_example_settings_are_valid(tmp_path: Path) -> None:
