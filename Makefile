@@ -41,9 +41,11 @@ serve-prod: openapi
 	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} TMF_LOG_LEVEL=$${TMF_LOG_LEVEL:-WARNING} \
 		$(BIN)/tmfserver serve --workers $${WORKERS:-2}
 
+## ruff, and the layer contracts of pyproject.toml [tool.importlinter] (docs/development.md "Architecture").
 lint: setup
 	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/ruff format --check src tests migrations bench
+	$(BIN)/lint-imports
 
 test-sqlite: openapi ui-deps
 	$(BIN)/pytest --db=sqlite

@@ -33,8 +33,8 @@ from sqlalchemy import func, select
 from tmfserver import specbuild
 from tmfserver.app import create_app
 from tmfserver.cli import migrate
+from tmfserver.clock import utc_now_iso
 from tmfserver.notify.dispatcher import Dispatcher
-from tmfserver.query.values import utc_now_iso
 from tmfserver.services import notifications, resources
 from tmfserver.services.orders import ORDER_KIND
 from tmfserver.settings import Settings
@@ -76,30 +76,30 @@ class Receiver:
         self.server.server_close()
 
 
-def empty(services) -> None:
-    with services.engine.begin() as connection:
+def empty(deps) -> None:
+    with deps.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(table.delete())
 
 
-def subscribe(services, callback: str, count: int) -> None:
+def subscribe(deps, callback: str, count: int) -> None:
     for _ in range(count):
-        notifications.register(services, "TMF652", {"callback": callback})
+        notifications.register(deps, "TMF652", callback, None)
 
 
-def write_latency(services, callback: str, writes: int, rounds: int = 3) -> list[dict]:
+def write_latency(deps, callback: str, writes: int, rounds: int = 3) -> list[dict]:
     """Rounds alternate 0, 1, 5 subscriptions so drift (cache, WAL growth) spreads evenly over them."""
     counts = (0, 1, 5)
     samples: dict[int, list[float]] = {n: [] for n in counts}
     for _ in range(rounds):
         for subscriptions in counts:
-            empty(services)
-            subscribe(services, callback, subscriptions)
+            empty(deps)
+            subscribe(deps, callback, subscriptions)
             for _ in range(10):  # warm-up
-                resources.create(services, ORDER_KIND, ORDER, BASE_URL, utc_now_iso())
+                resources.create(deps, ORDER_KIND, ORDER, BASE_URL, utc_now_iso())
             for _ in range(writes // rounds):
                 started = time.perf_counter()
-                resources.create(services, ORDER_KIND, ORDER, BASE_URL, utc_now_iso())
+                resources.create(deps, ORDER_KIND, ORDER, BASE_URL, utc_now_iso())
                 samples[subscriptions].append((time.perf_counter() - started) * 1000)
     rows = []
     for subscriptions in counts:
@@ -115,33 +115,33 @@ def write_latency(services, callback: str, writes: int, rounds: int = 3) -> list
     return rows
 
 
-def pending(services) -> int:
-    with services.sessions() as session:
+def pending(deps) -> int:
+    with deps.sessions() as session:
         return session.scalar(select(func.count()).select_from(Delivery).where(Delivery.state != "delivered"))
 
 
-def throughput(services, receiver: Receiver, events: int, resources_count: int | None, workers: int) -> dict:
+def throughput(deps, receiver: Receiver, events: int, resources_count: int | None, workers: int) -> dict:
     """resources_count None: one event per resource; otherwise events spread over that many resources."""
-    empty(services)
-    subscribe(services, receiver.url, 1)
+    empty(deps)
+    subscribe(deps, receiver.url, 1)
     if resources_count is None:
         for _ in range(events):
-            resources.create(services, ORDER_KIND, ORDER, BASE_URL, utc_now_iso())
+            resources.create(deps, ORDER_KIND, ORDER, BASE_URL, utc_now_iso())
     else:
         ids = [
-            resources.create(services, ORDER_KIND, ORDER, BASE_URL, utc_now_iso()).document["id"]
+            resources.create(deps, ORDER_KIND, ORDER, BASE_URL, utc_now_iso()).document["id"]
             for _ in range(resources_count)
         ]
         for n in range(events - resources_count):
             change = resources.merge_patch({"description": f"change {n}"})
-            resources.update(services, ORDER_KIND, ids[n % resources_count], change, utc_now_iso())
-    assert pending(services) == events, pending(services)
+            resources.update(deps, ORDER_KIND, ids[n % resources_count], change, utc_now_iso())
+    assert pending(deps) == events, pending(deps)
     receiver.count = 0
-    dispatcher = Dispatcher(services.sessions, allow_private=True, workers=workers, timeout_seconds=5.0)
+    dispatcher = Dispatcher(deps.sessions, allow_private=True, workers=workers, timeout_seconds=5.0)
     started = time.perf_counter()
     dispatcher.start(idle_seconds=0.01)
     try:
-        while pending(services):
+        while pending(deps):
             if time.perf_counter() - started > 600:
                 raise SystemExit("deliveries did not finish within 600 s")
             time.sleep(0.02)
@@ -183,17 +183,17 @@ def main(argv: list[str] | None = None) -> None:
         app = create_app(
             Settings(database_url=url, callback_allow_private=True, background_workers=False, log_level="ERROR")
         )
-        services = app.services
+        deps = app.deps
         receiver = Receiver()
         try:
-            latency = write_latency(services, receiver.url, args.writes)
+            latency = write_latency(deps, receiver.url, args.writes)
             rates = [
-                throughput(services, receiver, args.events, None, args.workers),
-                throughput(services, receiver, args.events, 20, args.workers),
+                throughput(deps, receiver, args.events, None, args.workers),
+                throughput(deps, receiver, args.events, 20, args.workers),
             ]
         finally:
             receiver.close()
-            services.engine.dispose()
+            deps.engine.dispose()
             drop()
 
     print(f"Events benchmark ({args.db}, {args.workers} dispatcher threads)")

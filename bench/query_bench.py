@@ -24,8 +24,9 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
 from tmfserver.cli import migrate
+from tmfserver.clock import iso_ms
 from tmfserver.query.parse import parse_query
-from tmfserver.query.values import canonical_instant, iso_ms
+from tmfserver.query.values import canonical_instant
 from tmfserver.store import search
 from tmfserver.store.db import make_engine
 from tmfserver.store.models import ResourceOrder, SearchValue

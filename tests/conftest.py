@@ -114,7 +114,7 @@ def app(settings: Settings):
 
 def _empty_tables(app) -> None:
     tables = [t for t in reversed(Base.metadata.sorted_tables)]
-    with app.services.engine.begin() as connection:
+    with app.deps.engine.begin() as connection:
         for table in tables:
             connection.execute(table.delete())
 

@@ -24,6 +24,8 @@ from .settings import Settings, SettingsError, env_name, load_settings, masked_v
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from .services.dependencies import Dependencies
+
 
 def alembic_config(database_url: str) -> Config:
     config = Config(str(specbuild.PROJECT_ROOT / "alembic.ini"))
@@ -36,15 +38,11 @@ def migrate(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "head")
 
 
-def services_for(settings: Settings):
-    """Engine and sessions as the app builds them, for commands that work without serving HTTP."""
-    from .store.db import make_engine, make_session_factory
-    from .store.unit_of_work import use_immediate_transactions_on_sqlite
-    from .web.context import Services
+def dependencies_for(settings: Settings) -> Dependencies:
+    """The services' dependencies as the app wires them, for commands that work without serving HTTP."""
+    from .bootstrap import wire
 
-    engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
-    use_immediate_transactions_on_sqlite(engine)
-    return Services(settings, engine, make_session_factory(engine))
+    return wire(settings).deps
 
 
 def dispatch(settings: Settings, once: bool, metrics_port: int | None = None) -> None:
@@ -52,16 +50,16 @@ def dispatch(settings: Settings, once: bool, metrics_port: int | None = None) ->
 
     With `metrics_port`, Prometheus metrics of this process (deliveries by outcome, pool, outbox) are served
     at http://HOST:metrics_port/metrics: a separate dispatcher has no other HTTP endpoint."""
-    from .query.values import utc_now_iso
+    from .clock import utc_now_iso
     from .services.background import BackgroundWork, make_dispatcher
     from .services.orders import run_due_cancellations
 
-    services = services_for(settings)
+    deps = dependencies_for(settings)
     try:
         if once:
-            dispatcher = make_dispatcher(services)
+            dispatcher = make_dispatcher(deps)
             try:
-                cancelled = run_due_cancellations(services, utc_now_iso())
+                cancelled = run_due_cancellations(deps, utc_now_iso())
                 attempted = dispatcher.run_once()
             finally:
                 dispatcher.stop()
@@ -71,18 +69,18 @@ def dispatch(settings: Settings, once: bool, metrics_port: int | None = None) ->
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         if metrics_port is not None:
-            serve_dispatch_metrics(services.engine, settings.host, metrics_port)
-        work = BackgroundWork(services)
+            serve_dispatch_metrics(deps.engine, settings.host, metrics_port)
+        work = BackgroundWork(deps)
         work.start()
         log = logging.getLogger("tmfserver.dispatch")
-        log.info("dispatcher started", extra={"database": str(services.engine.url)})  # password masked
+        log.info("dispatcher started", extra={"database": str(deps.engine.url)})  # password masked
         try:
             stop.wait()
         finally:
             work.stop()  # after the deliveries in progress; the rest stay queued
         log.info("dispatcher stopped")
     finally:
-        services.engine.dispose()
+        deps.engine.dispose()
 
 
 def serve_dispatch_metrics(engine: Engine, host: str, port: int) -> None:
@@ -101,11 +99,10 @@ def dead_letters(settings: Settings, limit: int) -> None:
     """Print dead deliveries as JSON lines, oldest first."""
     from .store import outbox
     from .store.models import OutboxEvent
-    from .store.unit_of_work import unit_of_work
 
-    services = services_for(settings)
+    deps = dependencies_for(settings)
     try:
-        with unit_of_work(services.sessions, write=False) as uow:
+        with deps.unit_of_work(write=False) as uow:
             for delivery in outbox.dead_letters(uow.session, limit):
                 event = uow.session.get(OutboxEvent, delivery.event_pk)
                 line = {
@@ -120,21 +117,20 @@ def dead_letters(settings: Settings, limit: int) -> None:
                 }
                 print(json.dumps(line), flush=True)
     finally:
-        services.engine.dispose()
+        deps.engine.dispose()
 
 
 def replay(settings: Settings, ids: list[int] | None) -> None:
     """Put dead deliveries (all, or the given ids) back in the queue with a fresh retry budget."""
     from .store import outbox
-    from .store.unit_of_work import unit_of_work
 
-    services = services_for(settings)
+    deps = dependencies_for(settings)
     try:
-        with unit_of_work(services.sessions, write=True) as uow:
+        with deps.unit_of_work(write=True) as uow:
             count = outbox.replay(uow.session, time.time(), ids or None)
         print(json.dumps({"replayed": count}))
     finally:
-        services.engine.dispose()
+        deps.engine.dispose()
 
 
 def check_config(settings: Settings, as_json: bool, table: bool, connect: bool) -> int:

@@ -1,8 +1,9 @@
 """Log lines for every command: one JSON object per line for machines, a readable line on a terminal.
 
-Every record carries `request_id` (web/transport.py's record factory and filter) and whatever the code passed
-as `extra={...}`: the JSON line has them as members, the readable line appends them as `key=value`. The same
-configuration is handed to uvicorn, which applies it again in each worker process.
+Every record carries `request_id` (the record factory and filter below; web/transport.py binds it per
+request) and whatever the code passed as `extra={...}`: the JSON line has them as members, the readable line
+appends them as `key=value`. The same configuration is handed to uvicorn, which applies it again in each
+worker process.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging.config
 import re
 import sys
 import warnings
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -20,13 +22,55 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from .settings import Settings
-from .web.transport import install_log_record_factory
 
 Format = Literal["json", "text"]
 
 # Record attributes that are not "extra" fields: the standard ones, the request id (printed on its own) and
 # uvicorn's ANSI-coloured copy of its message.
 NOT_EXTRA = frozenset({*RESERVED_ATTRS, "request_id", "color_message"})
+
+
+# The id of the request being served (web/transport.RequestId binds it): in every log record and error body.
+_request_id: ContextVar[str | None] = ContextVar("tmfserver_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def bind_request_id(request_id: str) -> Token:
+    """Bind for the current request; the caller resets with `token.var.reset(token)`."""
+    return _request_id.set(request_id)
+
+
+_factory_installed = False
+
+
+def install_log_record_factory() -> None:
+    """Every log record gets `request_id` ("-" outside a request), whoever logs it and however the
+    handlers are configured, so a format can always say `%(request_id)s`."""
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = _request_id.get() or "-"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True
+
+
+class RequestIdFilter(logging.Filter):
+    """For handlers configured before the record factory is installed (uvicorn's worker processes apply
+    this module's configuration before they import the app)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = _request_id.get() or "-"
+        return True
 
 
 def chosen_format(setting: str, stream: TextIO) -> Format:
@@ -93,7 +137,7 @@ def logging_config(settings: Settings, stream: TextIO | None = None) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,  # module-level loggers exist before this runs
-        "filters": {"request_id": {"()": "tmfserver.web.transport.RequestIdFilter"}},
+        "filters": {"request_id": {"()": f"{__name__}.RequestIdFilter"}},
         "formatters": {"lines": {"()": f"{__name__}.{FORMATTERS[line_format].__name__}"}},
         "handlers": {
             "stderr": {

@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import RSAAlgorithm
 
 from tests.conftest import _empty_tables
-from tmfserver.app import APIS, create_app, document_path
+from tmfserver.app import create_app
+from tmfserver.bootstrap import document_path
+from tmfserver.registry import SERVED, find_document
 from tmfserver.web.auth import AuthConfigError, Authenticator
 
 from ._support import CARTS, KIT_ORDER, ORDERS, assert_tmf_error
@@ -276,8 +278,8 @@ def test_api_key_formats(settings, raw: str, expected: dict) -> None:
 
 def _operations() -> list[tuple[str, str]]:
     operations = []
-    for name, _modules in APIS:
-        document = json.loads(document_path(name).read_text())
+    for spec in (spec for api in SERVED for spec in api.documents):
+        document = json.loads(document_path(spec).read_text())
         base = document["basePath"].rstrip("/")
         for template, methods in document["paths"].items():
             path = base + re.sub(r"\{[^}]+\}", SOME_ID, template)
@@ -320,7 +322,7 @@ def test_unknown_paths_need_credentials_too(auth_client) -> None:
 
 @pytest.mark.parametrize("name", ["TMF652", "TMF663"])
 def test_documents_declare_the_enforced_scopes(settings, name: str) -> None:
-    document = json.loads(document_path(name).read_text())
+    document = json.loads(document_path(find_document(name)).read_text())
     assert set(document["securityDefinitions"]) == {"oauth2", "apiKey"}
     assert document["securityDefinitions"]["apiKey"]["name"] == "X-API-Key"
     authenticator = Authenticator(settings.model_copy(update={"auth_mode": "apikey", "auth_api_keys": "k"}))

@@ -225,7 +225,7 @@ CASES: list[tuple[str, str, str, dict, int]] = [
     ("method", "path", "kwargs", "status"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_hostile_request(shared_client, app, seeded, method: str, path: str, kwargs: dict, status: int) -> None:
-    before = db_snapshot(app.services.engine)
+    before = db_snapshot(app.deps.engine)
     response = shared_client.request(method, path.format(**seeded), **kwargs)
     if status == 200:
         assert response.status_code == 200, response.text[:300]
@@ -237,7 +237,7 @@ def test_hostile_request(shared_client, app, seeded, method: str, path: str, kwa
         body = assert_tmf_error(response, status)
         assert body["requestId"] == response.headers["x-request-id"]
         assert "Traceback" not in response.text
-    assert db_snapshot(app.services.engine) == before
+    assert db_snapshot(app.deps.engine) == before
 
 
 def test_the_seed_is_intact_and_readable(shared_client, seeded) -> None:

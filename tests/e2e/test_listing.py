@@ -139,7 +139,7 @@ def test_limit_clamped_to_a_configured_maximum(client, settings, five: list[str]
             default = other.get(ORDERS)
             assert [order["id"] for order in default.json()] == five[:2]
     finally:
-        small.services.engine.dispose()
+        small.deps.engine.dispose()
 
 
 # --------------------------------------------------------------------------- fields

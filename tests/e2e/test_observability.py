@@ -81,13 +81,13 @@ def test_ready_reports_each_check_and_answers_fast(client) -> None:
 
 
 def test_ready_is_503_when_the_database_is_behind_the_head(app, client) -> None:
-    with app.services.engine.begin() as connection:
+    with app.deps.engine.begin() as connection:
         head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         connection.execute(text("UPDATE alembic_version SET version_num = 'behind'"))
     try:
         response = client.get("/health/ready")
     finally:
-        with app.services.engine.begin() as connection:
+        with app.deps.engine.begin() as connection:
             connection.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
     body = assert_tmf_error(response, 503)
     assert body["checks"]["database"] == "ok"
@@ -184,8 +184,8 @@ def test_refusals_before_routing_are_counted_under_their_operation(settings: Set
 
 def test_pool_gauges_follow_checked_out_connections(app, client) -> None:
     before = scrape(client)
-    assert value(before, "tmf_db_pool_size") >= app.services.engine.pool.size()
-    with app.services.engine.connect() as held:
+    assert value(before, "tmf_db_pool_size") >= app.deps.engine.pool.size()
+    with app.deps.engine.connect() as held:
         held.execute(text("SELECT 1"))
         during = scrape(client)
     after = scrape(client)
@@ -206,7 +206,7 @@ def failing() -> Iterator[Receiver]:
 
 
 def count_deliveries(app, state: str) -> int:
-    with app.services.sessions() as session:
+    with app.deps.sessions() as session:
         return session.scalar(select(func.count(Delivery.pk)).where(Delivery.state == state))
 
 
@@ -230,7 +230,7 @@ def test_outbox_gauges_and_delivery_outcomes(app, client, failing: Receiver) -> 
 
     # One attempt each: every delivery fails once and is dead at once.
     dispatcher = Dispatcher(
-        app.services.sessions, policy=RetryPolicy(max_attempts=1), allow_private=True, timeout_seconds=2.0
+        app.deps.sessions, policy=RetryPolicy(max_attempts=1), allow_private=True, timeout_seconds=2.0
     )
     try:
         attempts = sum(iter(dispatcher.run_once, 0))
@@ -255,7 +255,7 @@ def test_delivery_outcomes_delivered_and_retry(app, client, failing: Receiver) -
         create_order(client)
         per_subscriber = count_deliveries(app, "pending") // 2
         before = scrape(client)
-        dispatcher = Dispatcher(app.services.sessions, allow_private=True, timeout_seconds=2.0)
+        dispatcher = Dispatcher(app.deps.sessions, allow_private=True, timeout_seconds=2.0)
         try:
             dispatcher.run_once()
         finally:

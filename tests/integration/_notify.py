@@ -126,12 +126,12 @@ def patch(client: Any, path: str, body: dict) -> dict:
 
 
 def deliveries(app: Any) -> list[Delivery]:
-    with app.services.sessions() as session:
+    with app.deps.sessions() as session:
         return list(session.scalars(select(Delivery).order_by(Delivery.pk)))
 
 
 def outbox_events(app: Any) -> list[OutboxEvent]:
-    with app.services.sessions() as session:
+    with app.deps.sessions() as session:
         return list(session.scalars(select(OutboxEvent).order_by(OutboxEvent.pk)))
 
 

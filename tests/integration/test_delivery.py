@@ -41,7 +41,7 @@ class Jitter:
 
 def dispatcher_for(app, clock: Clock, policy: RetryPolicy = POLICY, jitter=None, **kw) -> Dispatcher:
     return Dispatcher(
-        app.services.sessions,
+        app.deps.sessions,
         policy=policy,
         allow_private=True,
         timeout_seconds=kw.pop("timeout_seconds", 2.0),
@@ -89,16 +89,16 @@ def test_backoff_then_dead_letter_then_replay(app, client, failing: Receiver) ->
         clock.advance(3600)
         assert dispatcher.run_once() == 0  # dead letters are never retried on their own
 
-        with unit_of_work(app.services.sessions, write=False) as uow:
+        with unit_of_work(app.deps.sessions, write=False) as uow:
             [dead] = outbox.dead_letters(uow.session)
             assert dead.state == "dead" and dead.callback == failing.url and dead.attempts == 4
             dead_pk = dead.pk
         [event] = outbox_events(app)
 
         failing.status = 201  # the subscriber is healthy again
-        with unit_of_work(app.services.sessions, write=True) as uow:
+        with unit_of_work(app.deps.sessions, write=True) as uow:
             assert outbox.replay(uow.session, clock(), [dead_pk]) == 1
-        with unit_of_work(app.services.sessions, write=False) as uow:
+        with unit_of_work(app.deps.sessions, write=False) as uow:
             assert outbox.dead_letters(uow.session) == []
         assert dispatcher.run_once() == 1
     finally:
@@ -134,11 +134,11 @@ def test_replay_all_dead_letters(app, client, failing: Receiver) -> None:
     dispatcher = dispatcher_for(app, clock, RetryPolicy(max_attempts=1))
     try:
         assert drain(dispatcher) == 3
-        with unit_of_work(app.services.sessions, write=False) as uow:
+        with unit_of_work(app.deps.sessions, write=False) as uow:
             assert len(outbox.dead_letters(uow.session)) == 3
             assert len(outbox.dead_letters(uow.session, limit=2)) == 2
         failing.status = 200
-        with unit_of_work(app.services.sessions, write=True) as uow:
+        with unit_of_work(app.deps.sessions, write=True) as uow:
             assert outbox.replay(uow.session, clock()) == 3
         assert drain(dispatcher) == 3
     finally:
@@ -222,7 +222,7 @@ def test_a_slow_subscriber_does_not_delay_a_fast_one(app, client) -> None:
         order = create(client, ORDERS, {"description": "s0"})
         patch(client, f"{ORDERS}/{order['id']}", {"description": "s1"})
         patch(client, f"{ORDERS}/{order['id']}", {"description": "s2"})
-        dispatcher = Dispatcher(app.services.sessions, allow_private=True, timeout_seconds=5.0)
+        dispatcher = Dispatcher(app.deps.sessions, allow_private=True, timeout_seconds=5.0)
         started = time.monotonic()
         dispatcher.start(idle_seconds=0.02)
         try:

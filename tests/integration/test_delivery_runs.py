@@ -12,7 +12,7 @@ from ._notify import ORDERS, Clock, create, deliveries, patch, subscribe
 
 def _dispatcher(app, clock: Clock) -> Dispatcher:
     return Dispatcher(
-        app.services.sessions,
+        app.deps.sessions,
         policy=RetryPolicy(base_seconds=10.0, cap_seconds=10.0, max_attempts=5),
         allow_private=True,
         clock=clock,

@@ -149,7 +149,7 @@ def assert_first_delivered_rest_queued(rows: list[Delivery]) -> None:
 
 def test_stopping_the_dispatcher_finishes_the_delivery_in_progress(app, client) -> None:
     receiver = Receiver(delay=0.5)
-    dispatcher = Dispatcher(app.services.sessions, allow_private=True, timeout_seconds=5.0)
+    dispatcher = Dispatcher(app.deps.sessions, allow_private=True, timeout_seconds=5.0)
     try:
         subscribe(client, receiver.url)
         order_with_three_events(client)
@@ -159,7 +159,7 @@ def test_stopping_the_dispatcher_finishes_the_delivery_in_progress(app, client) 
         assert receiver.arrivals == 1 and len(receiver.events) == 1
         assert_first_delivered_rest_queued(deliveries(app))
 
-        again = Dispatcher(app.services.sessions, allow_private=True, timeout_seconds=5.0)
+        again = Dispatcher(app.deps.sessions, allow_private=True, timeout_seconds=5.0)
         try:
             assert drain(again) == 2
         finally:

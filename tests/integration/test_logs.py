@@ -126,7 +126,7 @@ def test_failed_delivery_and_dead_letter_are_records_with_their_facts(app, clien
     policy = RetryPolicy(base_seconds=10.0, cap_seconds=10.0, max_attempts=2, max_age_seconds=1e6)
     clock = Clock()
     dispatcher = Dispatcher(
-        app.services.sessions,
+        app.deps.sessions,
         policy=policy,
         allow_private=True,
         timeout_seconds=2.0,

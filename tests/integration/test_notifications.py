@@ -62,7 +62,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def dispatcher(app) -> Iterator[Dispatcher]:
-    instance = make_dispatcher(app.services)
+    instance = make_dispatcher(app.deps)
     yield instance
     instance.stop()
 
@@ -134,7 +134,7 @@ def strict_app(settings: Settings):
     """A second app on the same database that refuses private callbacks (the production default)."""
     app = create_app(settings.model_copy(update={"callback_allow_private": False}))
     yield app
-    app.services.engine.dispose()
+    app.deps.engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_private_callbacks_are_refused_unless_allowed(client, strict_app, callba
 def test_private_callback_is_rechecked_at_delivery(app, client, receiver: Receiver) -> None:
     subscribe(client, receiver.url)
     create(client, ORDERS, {"description": "x"})
-    strict = Dispatcher(app.services.sessions, allow_private=False)
+    strict = Dispatcher(app.deps.sessions, allow_private=False)
     try:
         assert strict.run_once() == 1
     finally:
@@ -298,7 +298,7 @@ def test_scheduled_cancellation_announces_when_it_runs(app, client, dispatcher, 
     assert delivered(dispatcher, receiver) == [(cro(CREATE), "acknowledged", None)]
 
     after = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    assert run_due_cancellations(app.services, after) == 1
+    assert run_due_cancellations(app.deps, after) == 1
     drain(dispatcher)
     assert summary(of_resource(receiver.events, request["id"])) == [
         (cro(CREATE), "acknowledged", None),
@@ -389,7 +389,7 @@ def test_shopping_cart_events(client, dispatcher, receiver: Receiver) -> None:
 
 
 def _received(app, event_id: str) -> list[InboxEvent]:
-    with app.services.sessions() as session:
+    with app.deps.sessions() as session:
         return list(session.scalars(select(InboxEvent).where(InboxEvent.event_id == event_id)))
 
 
@@ -436,5 +436,5 @@ def test_cart_listener(app, client) -> None:
 def test_listener_rejects_invalid_events(app, client, body: object) -> None:
     response = client.post(f"{ORDER_API}/listener/resourceOrderCreateEvent", json=body)
     assert response.status_code == 400, (body, response.text)
-    with app.services.sessions() as session:
+    with app.deps.sessions() as session:
         assert session.scalars(select(InboxEvent)).all() == []

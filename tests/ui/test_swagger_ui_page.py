@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from tmfserver.app import document_path
+from tmfserver.bootstrap import document_path
+from tmfserver.registry import find_document
 
 ORDERS_BASE = "/tmf-api/resourceOrderingManagement/v4"
 CARTS_BASE = "/tmf-api/shoppingCart/v4"
@@ -63,6 +64,6 @@ def test_ui_assets_are_served(client, base: str) -> None:
 def test_documents_name_no_host_or_scheme(name: str) -> None:
     """Swagger 2.0: without them a client calls the host and scheme the document came from. Swagger UI
     would otherwise take the first listed scheme, http on an https page (refused as mixed content)."""
-    document = json.loads(document_path(name).read_text())
+    document = json.loads(document_path(find_document(name)).read_text())
     assert "host" not in document
     assert "schemes" not in document

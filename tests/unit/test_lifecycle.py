@@ -18,6 +18,8 @@ from tmfserver.domain.lifecycle import (
     UNDELETABLE_ORDER_STATES,
     InvalidTransition,
     LifecycleError,
+    MalformedOrder,
+    RuleViolation,
     StateChange,
     allowed_item_transition,
     allowed_order_transition,
@@ -148,7 +150,7 @@ def test_order_transition_via_update(frm: str, to: str, setup: str) -> None:
     else:
         with pytest.raises(LifecycleError) as exc:
             apply_order_update(old, with_state(old, to), NOW)
-        assert exc.value.status == 409
+        assert isinstance(exc.value, RuleViolation)
         if frm not in TERMINAL_ORDER_STATES:
             assert isinstance(exc.value, InvalidTransition)
             assert exc.value.message == (f"resourceOrder state cannot change from '{frm}' to '{to}'")
@@ -194,7 +196,7 @@ def test_item_transition_via_update(frm: str, to: str) -> None:
     else:
         with pytest.raises(InvalidTransition) as exc:
             apply_order_update(old, new, NOW)
-        assert exc.value.status == 409
+        assert isinstance(exc.value, RuleViolation)
         assert exc.value.message == f"orderItem '1' state cannot change from '{frm}' to '{to}'"
 
 
@@ -343,7 +345,7 @@ def test_explicit_final_with_open_item_is_refused(to: str) -> None:
     old = order("inProgress", ("1", "completed"), ("2", "inProgress"))
     with pytest.raises(LifecycleError) as exc:
         apply_order_update(old, with_state(old, to), NOW)
-    assert exc.value.status == 409
+    assert isinstance(exc.value, RuleViolation)
     assert "'2'" in exc.value.message
 
 
@@ -422,7 +424,7 @@ def test_terminal_order_rejects_other_edits(edit: Any) -> None:
     edit(new)
     with pytest.raises(LifecycleError) as exc:
         apply_order_update(old, new, NOW)
-    assert exc.value.status == 409
+    assert isinstance(exc.value, RuleViolation)
 
 
 # --------------------------------------------------------------------------- items add/remove
@@ -451,7 +453,7 @@ def test_added_item_in_other_state_is_refused() -> None:
     new["orderItem"].append({"id": "2", "state": "inProgress"})
     with pytest.raises(LifecycleError) as exc:
         apply_order_update(old, new, NOW)
-    assert exc.value.status == 409
+    assert isinstance(exc.value, RuleViolation)
 
 
 def test_item_removal_allowed_while_acknowledged() -> None:
@@ -479,7 +481,7 @@ def test_item_removal_refused_after_acknowledged(state: str) -> None:
     del new["orderItem"][1]
     with pytest.raises(LifecycleError) as exc:
         apply_order_update(old, new, NOW)
-    assert exc.value.status == 409
+    assert isinstance(exc.value, RuleViolation)
     assert f"cannot be removed once the order is {state}" in exc.value.message
 
 
@@ -494,7 +496,7 @@ def test_bad_item_ids_are_400(items: list[dict[str, Any]]) -> None:
     new["orderItem"] = items
     with pytest.raises(LifecycleError) as exc:
         apply_order_update(old, new, NOW)
-    assert exc.value.status == 400
+    assert isinstance(exc.value, MalformedOrder)
 
 
 # --------------------------------------------------------------------------- unknown values
@@ -505,7 +507,7 @@ def test_unknown_order_state_is_400(bad: Any) -> None:
     old = order("acknowledged")
     with pytest.raises(LifecycleError) as exc:
         apply_order_update(old, with_state(old, bad), NOW)
-    assert exc.value.status == 400
+    assert isinstance(exc.value, MalformedOrder)
     assert not isinstance(exc.value, InvalidTransition)
     assert "acknowledged" in exc.value.message and "partial" in exc.value.message
 
@@ -515,7 +517,7 @@ def test_unknown_item_state_is_400(bad: str) -> None:
     old = order("inProgress", ("1", "inProgress"))
     with pytest.raises(LifecycleError) as exc:
         apply_order_update(old, with_items(old, **{"1": bad}), NOW)
-    assert exc.value.status == 400
+    assert isinstance(exc.value, MalformedOrder)
     assert "'1'" in exc.value.message
 
 
@@ -523,7 +525,7 @@ def test_unknown_state_on_terminal_order_is_400() -> None:
     old = order("completed")
     with pytest.raises(LifecycleError) as exc:
         apply_order_update(old, with_state(old, "bogus"), NOW)
-    assert exc.value.status == 400
+    assert isinstance(exc.value, MalformedOrder)
 
 
 def test_inputs_not_mutated() -> None:
@@ -544,7 +546,7 @@ def test_check_order_deletable(state: str) -> None:
     if state in UNDELETABLE_ORDER_STATES:
         with pytest.raises(LifecycleError) as exc:
             check_order_deletable(doc)
-        assert exc.value.status == 409
+        assert isinstance(exc.value, RuleViolation)
         assert exc.value.message == f"resourceOrder 01HORDER is {state}; cancel it instead"
     else:
         check_order_deletable(doc)

@@ -6,9 +6,10 @@ import copy
 
 import pytest
 
+from tmfserver.clock import utc_now_iso
 from tmfserver.query.parse import Condition, Query, QueryError, QueryLimits, parse_query, split_path
 from tmfserver.query.projection import project
-from tmfserver.query.values import canonical_instant, parse_number, strip_quotes, utc_now_iso
+from tmfserver.query.values import canonical_instant, parse_number, strip_quotes
 
 
 def conditions(*pairs: tuple[str, str]) -> tuple[Condition, ...]:

@@ -11,12 +11,11 @@ from typing import Any
 from connexion import request
 
 from ..services import notifications
-from ..web.context import services
-from .hub import current_api
+from ..web.context import current_api, dependencies
 
 
-def receive(data: Any, **_params: Any) -> tuple:
-    return notifications.receive(services(), current_api(), str(request.url), data), 201
+def receive(data: dict, **_params: Any) -> tuple:
+    return notifications.receive(dependencies(), current_api(), str(request.url), data), 201
 
 
 def __getattr__(name: str) -> Callable:

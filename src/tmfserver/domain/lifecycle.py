@@ -9,9 +9,9 @@ Decisions where the brief/spec is silent (kept in one place so callers can find 
 * A stored order or item without ``state`` is treated as ``acknowledged``.
 * If the candidate document omits ``state`` (order or existing item) the stored state is carried
   over: merge-patch replaces whole arrays and ``null`` deletes keys, so a missing state means "not
-  touched", never "cleared". An explicit non-string/``None`` state is an unknown value (400).
+  touched", never "cleared". An explicit non-string/``None`` state is an unknown value (MalformedOrder).
 * Order items are matched by ``id`` (compared as strings). A candidate item without ``id`` or a
-  duplicated ``id`` is a 400.
+  duplicated ``id`` is a MalformedOrder.
 * Items may be added in any non-terminal order state (only removal is restricted). An added item
   is reported as a ``StateChange`` with ``from_state=None`` and cause ``"create"``.
 * Explicitly moving the order to ``cancelled`` or ``rejected`` cascades that state to every
@@ -22,7 +22,7 @@ Decisions where the brief/spec is silent (kept in one place so callers can find 
   ``ORDER_TRANSITIONS`` (e.g. acknowledged -> inProgress -> completed, or acknowledged ->
   assessingCancellation -> pendingCancellation -> cancelled), recording every step. If the table
   offers no path (e.g. inProgress -> rejected, or completing items of an order that is being
-  cancelled) the whole update is refused with 409 rather than storing an inconsistent order.
+  cancelled) the whole update is refused (RuleViolation) rather than storing an inconsistent order.
 * ``cancel_order`` lists its changes chronologically: order -> assessingCancellation, order ->
   pendingCancellation, each open item -> cancelled, order -> cancelled.
 """
@@ -47,6 +47,8 @@ __all__ = [
     "CancellationOutcome",
     "InvalidTransition",
     "LifecycleError",
+    "MalformedOrder",
+    "RuleViolation",
     "StateChange",
     "allowed_item_transition",
     "allowed_order_transition",
@@ -107,16 +109,23 @@ _DEFAULT_STATE = "acknowledged"
 
 
 class LifecycleError(Exception):
-    """A lifecycle rule was violated; `status` is the HTTP status to answer with (409 or 400)."""
+    """A lifecycle rule refused a document or a change."""
 
-    def __init__(self, message: str, status: int = 409) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.status = status
 
 
-class InvalidTransition(LifecycleError):
-    """A state change that the transition table does not allow (409)."""
+class MalformedOrder(LifecycleError):
+    """The order (or its items) is not well formed: a value of the wrong kind, a missing or repeated id."""
+
+
+class RuleViolation(LifecycleError):
+    """A well-formed change that the order's current state does not allow."""
+
+
+class InvalidTransition(RuleViolation):
+    """A state change that the transition table does not allow."""
 
     def __init__(
         self,
@@ -128,7 +137,7 @@ class InvalidTransition(LifecycleError):
     ) -> None:
         who = entity if entity_id is None else f"{entity} '{entity_id}'"
         message = f"{who} state cannot change from '{from_state}' to '{to_state}'{detail}"
-        super().__init__(message, 409)
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -210,9 +219,8 @@ def _order_path(frm: str, to: str, came_from: str | None) -> list[str] | None:
 def _check_known(value: Any, allowed: Iterable[str], what: str) -> None:
     allowed = tuple(allowed)
     if not isinstance(value, str) or value not in allowed:
-        raise LifecycleError(
+        raise MalformedOrder(
             f"{what} {value!r} is not one of: {', '.join(allowed)}",
-            400,
         )
 
 
@@ -221,7 +229,7 @@ def _items_of(doc: Mapping[str, Any], label: str) -> list[dict[str, Any]]:
     if items is None:
         return []
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise LifecycleError(f"{label} orderItem must be an array of objects", 400)
+        raise MalformedOrder(f"{label} orderItem must be an array of objects")
     return items
 
 
@@ -243,9 +251,8 @@ def _check_only_notes_appended(old: Mapping[str, Any], new: Mapping[str, Any]) -
         or len(new_notes) < len(old_notes)
         or new_notes[: len(old_notes)] != old_notes
     ):
-        raise LifecycleError(
+        raise RuleViolation(
             f"resourceOrder is {state}; only appending notes is allowed once it is final",
-            409,
         )
 
 
@@ -286,9 +293,9 @@ def apply_order_update(
     for item in new_items:
         iid = _item_key(item)
         if iid is None:
-            raise LifecycleError("orderItem id is required", 400)
+            raise MalformedOrder("orderItem id is required")
         if iid in seen_ids:
-            raise LifecycleError(f"orderItem id '{iid}' is used more than once", 400)
+            raise MalformedOrder(f"orderItem id '{iid}' is used more than once")
         seen_ids.add(iid)
         if iid in old_items and "state" not in item:
             item["state"] = old_items[iid].get("state", _DEFAULT_STATE)
@@ -323,11 +330,11 @@ def apply_order_update(
         else:
             to = item.setdefault("state", _DEFAULT_STATE)
             if to != _DEFAULT_STATE:
-                raise LifecycleError(f"orderItem '{iid}' must start in '{_DEFAULT_STATE}', not '{to}'", 409)
+                raise RuleViolation(f"orderItem '{iid}' must start in '{_DEFAULT_STATE}', not '{to}'")
             item_changes.append(StateChange(ITEM_ENTITY, iid, None, to, "create"))
     removed = [iid for iid in old_items if iid not in seen_ids]
     if removed and old_state != "acknowledged":
-        raise LifecycleError(f"orderItem '{removed[0]}' cannot be removed once the order is {old_state}", 409)
+        raise RuleViolation(f"orderItem '{removed[0]}' cannot be removed once the order is {old_state}")
     items_touched = bool(item_changes or removed)
 
     order_changes: list[StateChange] = []
@@ -339,10 +346,9 @@ def apply_order_update(
         open_items = [i for i in new_items if i["state"] not in TERMINAL_ITEM_STATES]
         if new_state in _NEEDS_CLOSED_ITEMS and open_items:
             first = open_items[0]
-            raise LifecycleError(
+            raise RuleViolation(
                 f"resourceOrder cannot become {new_state} while orderItem "
                 f"'{_item_key(first)}' is {first['state']}",
-                409,
             )
         if new_state in _CASCADING_STATES:
             # A cancelled/rejected order cannot keep live items; push its state down.
@@ -379,12 +385,12 @@ def apply_order_update(
 
 
 def check_order_deletable(order: dict[str, Any]) -> None:
-    """Raise 409 when the order has work in flight; such orders must be cancelled instead."""
+    """Refuse (RuleViolation) when the order has work in flight; such orders must be cancelled instead."""
     state = order.get("state", _DEFAULT_STATE)
     if state in UNDELETABLE_ORDER_STATES:
         oid = order.get("id")
         who = ORDER_ENTITY if oid is None else f"{ORDER_ENTITY} {oid}"
-        raise LifecycleError(f"{who} is {state}; cancel it instead", 409)
+        raise RuleViolation(f"{who} is {state}; cancel it instead")
 
 
 def cancel_order(order: dict[str, Any], now: str) -> CancellationOutcome:

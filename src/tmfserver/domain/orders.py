@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .lifecycle import CANCEL_ENTITY, ITEM_ENTITY, ORDER_ENTITY, LifecycleError, StateChange
+from .lifecycle import CANCEL_ENTITY, ITEM_ENTITY, ORDER_ENTITY, MalformedOrder, StateChange
 
 ORDER_SERVER_OWNED = frozenset({"id", "href", "orderDate", "state", "completionDate"})
 ORDER_IMMUTABLE = frozenset({"id", "href", "orderDate"})
@@ -14,13 +14,13 @@ CANCEL_SERVER_OWNED = frozenset({"id", "href", "state", "effectiveCancellationDa
 def assign_item_ids(items: list[Any]) -> list[dict]:
     """Items keep their client `id`; items without one get the next free number ("1", "2", …)."""
     if not all(isinstance(item, dict) for item in items):
-        raise LifecycleError(f"every {ITEM_ENTITY} must be a JSON object", status=400)
+        raise MalformedOrder(f"every {ITEM_ENTITY} must be a JSON object")
     used: set[str] = set()
     for item in items:
         if item.get("id") is not None:
             item_id = str(item["id"])
             if item_id in used:
-                raise LifecycleError(f"{ITEM_ENTITY} id '{item_id}' is used twice", status=400)
+                raise MalformedOrder(f"{ITEM_ENTITY} id '{item_id}' is used twice")
             used.add(item_id)
     next_number = 1
     result = []
@@ -39,7 +39,7 @@ def assign_item_ids(items: list[Any]) -> list[dict]:
 def new_order(document: dict, now: str) -> tuple[dict, list[StateChange]]:
     items = document.get("orderItem", [])
     if not isinstance(items, list):
-        raise LifecycleError("orderItem must be an array", status=400)
+        raise MalformedOrder("orderItem must be an array")
     items = [{**item, "state": "acknowledged"} for item in assign_item_ids(items)]
     order = {**document, "orderDate": now, "state": "acknowledged"}
     if "orderItem" in document:

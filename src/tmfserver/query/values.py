@@ -52,13 +52,3 @@ def parse_number(value: str) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
-
-
-def iso_ms(moment: datetime) -> str:
-    """Server timestamp spelling: millisecond precision, `Z` (`moment` is in UTC)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def utc_now_iso() -> str:
-    """Server timestamps: UTC, millisecond precision, `Z`."""
-    return iso_ms(datetime.now(UTC))

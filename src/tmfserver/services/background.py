@@ -11,9 +11,9 @@ import logging
 import random
 import threading
 
+from ..clock import utc_now_iso
 from ..notify.dispatcher import Dispatcher, RetryPolicy
-from ..query.values import utc_now_iso
-from ..web.context import Services
+from .dependencies import Dependencies
 from .orders import run_due_cancellations
 from .simulator import simulate_step
 
@@ -22,10 +22,10 @@ log = logging.getLogger("tmfserver.background")
 SCHEDULER_INTERVAL_SECONDS = 1.0  # how often due cancellations (and simulator steps) are looked for
 
 
-def make_dispatcher(services: Services) -> Dispatcher:
-    settings = services.settings
+def make_dispatcher(deps: Dependencies) -> Dispatcher:
+    settings = deps.settings
     return Dispatcher(
-        services.sessions,
+        deps.sessions,
         policy=RetryPolicy(
             base_seconds=settings.delivery_backoff_base_seconds,
             cap_seconds=settings.delivery_backoff_cap_seconds,
@@ -38,9 +38,9 @@ def make_dispatcher(services: Services) -> Dispatcher:
 
 
 class BackgroundWork:
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.dispatcher = make_dispatcher(services)
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.dispatcher = make_dispatcher(deps)
         self._stop = threading.Event()
         self._scheduler = threading.Thread(target=self._schedule, name="tmf-scheduler", daemon=True)
         self._rng = random.Random()
@@ -48,9 +48,9 @@ class BackgroundWork:
     def _schedule(self) -> None:
         while not self._stop.wait(SCHEDULER_INTERVAL_SECONDS):
             try:
-                run_due_cancellations(self.services, utc_now_iso())
-                if self.services.settings.simulate_fulfilment:
-                    simulate_step(self.services, utc_now_iso(), self._rng)
+                run_due_cancellations(self.deps, utc_now_iso())
+                if self.deps.settings.simulate_fulfilment:
+                    simulate_step(self.deps, utc_now_iso(), self._rng)
             except Exception:  # keep scheduling after a database hiccup
                 log.exception("scheduled work failed")
 

@@ -4,27 +4,25 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from ..clock import iso_ms
 from ..domain.pricing import PricingError, prepare_cart
-from ..errors import BadRequest
-from ..query.values import iso_ms
 from ..store.models import ShoppingCart
+from .exceptions import InvalidRequest
 from .resources import ResourceKind, WriteContext
-
-BASE_PATH = "/tmf-api/shoppingCart/v4"
 
 
 def _priced(document: dict) -> dict:
     try:
         return prepare_cart(document)
     except PricingError as exc:
-        raise BadRequest(f"{exc.field}: {exc.message}") from None
+        raise InvalidRequest(f"{exc.field}: {exc.message}") from None
 
 
 def _create_cart(document: dict, context: WriteContext) -> tuple[dict, list]:
     cart = _priced(document)
     if cart.get("validFor") is None:
         start = datetime.strptime(context.now, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-        lifetime = timedelta(days=context.services.settings.cart_lifetime_days)
+        lifetime = timedelta(days=context.deps.settings.cart_lifetime_days)
         cart["validFor"] = {"startDateTime": context.now, "endDateTime": iso_ms(start + lifetime)}
     return cart, []
 
@@ -35,11 +33,7 @@ def _update_cart(_stored: dict, candidate: dict, _context: WriteContext) -> tupl
 
 CART_KIND = ResourceKind(
     model=ShoppingCart,
-    api="TMF663",
-    name="shoppingCart",
-    event_resource="ShoppingCart",
-    base_path=BASE_PATH,
-    collection="shoppingCart",
+    definition="ShoppingCart",
     server_owned=frozenset({"id", "href", "cartTotalPrice"}),
     immutable=frozenset({"id", "href"}),
     on_create=_create_cart,

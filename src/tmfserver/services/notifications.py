@@ -1,21 +1,20 @@
-"""Hub subscriptions and the listener inbox: the notification side of every served API."""
+"""Hub subscriptions and the listener inbox: the notification side of every served API.
+
+The documents' validation guarantees the bodies' shape (an object with a string `callback`; an event object);
+what is checked here is what the documents cannot say."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 from ulid import ULID
 
-from ..errors import BadRequest, NotFound
 from ..notify.callbacks import UnsafeCallback, check_callback
 from ..query.parse import QueryError
-from ..store.models import InboxEvent, Subscription
+from ..store.models import Subscription
 from ..store.outbox import parse_subscription_query
-from ..store.unit_of_work import unit_of_work
-from ..web.context import Services
+from .dependencies import Dependencies
+from .exceptions import InvalidRequest, NotFound
 
 
 def _shape(subscription: Subscription) -> dict[str, Any]:
@@ -25,61 +24,34 @@ def _shape(subscription: Subscription) -> dict[str, Any]:
     return body
 
 
-def register(services: Services, api: str, body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict) or not isinstance(body.get("callback"), str):
-        raise BadRequest("callback is required")
-    callback, query = body["callback"], body.get("query")
-    if query is not None and not isinstance(query, str):
-        raise BadRequest("query must be a string")
+def register(deps: Dependencies, api: str, callback: str, query: str | None) -> dict[str, Any]:
     try:
         parse_subscription_query(query)
     except QueryError as exc:
-        raise BadRequest(f"query: {exc}") from None
+        raise InvalidRequest(f"query: {exc}") from None
     try:
-        check_callback(callback, allow_private=services.settings.callback_allow_private)
+        check_callback(callback, allow_private=deps.settings.callback_allow_private)
     except UnsafeCallback as exc:
-        raise BadRequest(str(exc)) from None
-    with unit_of_work(services.sessions, write=True) as uow:
-        subscription = Subscription(
-            id=str(ULID()), api=api, callback=callback, query=query, created_at=datetime.now(UTC)
-        )
-        uow.session.add(subscription)
-        uow.session.flush()
-        return _shape(subscription)
+        raise InvalidRequest(str(exc)) from None
+    with deps.unit_of_work(write=True) as uow:
+        return _shape(uow.subscriptions.add(str(ULID()), api, callback, query))
 
 
-def _find(uow, api: str, subscription_id: str) -> Subscription:
-    subscription = uow.session.scalars(
-        select(Subscription).where(Subscription.api == api, Subscription.id == subscription_id)
-    ).one_or_none()
-    if subscription is None:
-        raise NotFound("hub subscription", subscription_id)
-    return subscription
-
-
-def unregister(services: Services, api: str, subscription_id: str) -> None:
+def unregister(deps: Dependencies, api: str, subscription_id: str) -> None:
     """Deleting a subscription stops future fan-out; deliveries already queued still go out."""
-    with unit_of_work(services.sessions, write=True) as uow:
-        uow.session.delete(_find(uow, api, subscription_id))
+    with deps.unit_of_work(write=True) as uow:
+        subscription = uow.subscriptions.get(api, subscription_id)
+        if subscription is None:
+            raise NotFound("hub subscription", subscription_id)
+        uow.subscriptions.delete(subscription)
 
 
-def receive(services: Services, api: str, listener: str, event: Any) -> dict[str, Any]:
+def receive(deps: Dependencies, api: str, listener: str, event: dict) -> dict[str, Any]:
     """Store a received event in the inbox; a repeated eventId is accepted without a second row."""
-    if not isinstance(event, dict):
-        raise BadRequest("an event must be a JSON object")
     event_id = event.get("eventId")
     if not isinstance(event_id, str) or not event_id:
-        raise BadRequest("eventId is required")
-    row = {
-        "api": api,
-        "event_id": event_id,
-        "event_type": event.get("eventType") if isinstance(event.get("eventType"), str) else None,
-        "payload": event,
-        "received_at": datetime.now(UTC),
-    }
-    try:
-        with unit_of_work(services.sessions, write=True) as uow:
-            uow.session.execute(insert(InboxEvent), [row])
-    except IntegrityError:
-        pass  # already received: idempotent
+        raise InvalidRequest("eventId is required")
+    event_type = event.get("eventType") if isinstance(event.get("eventType"), str) else None
+    with deps.unit_of_work(write=True) as uow:
+        uow.subscriptions.receive(api, event_id, event_type, event)  # already received: idempotent
     return {"id": event_id, "callback": listener}

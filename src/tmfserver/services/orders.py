@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import select
-
 from ..domain import events, lifecycle
 from ..domain.orders import (
     CANCEL_SERVER_OWNED,
@@ -15,24 +13,23 @@ from ..domain.orders import (
     new_cancel_request,
     new_order,
 )
-from ..errors import ApiError, BadRequest, NotFound
 from ..query.values import canonical_instant
 from ..store.models import CancelResourceOrder, ResourceOrder, StateHistory
-from ..store.unit_of_work import UnitOfWork, unit_of_work
-from ..web.context import Services
-from .resources import ResourceKind, WriteContext, store_update
-
-API = "TMF652"
-BASE_PATH = "/tmf-api/resourceOrderingManagement/v4"
+from .dependencies import Dependencies
+from .exceptions import Conflict, InvalidRequest, NotFound
+from .resources import ResourceKind, WriteContext
 
 
 @contextmanager
 def domain_errors() -> Iterator[None]:
-    """Domain rule violations become TMF Errors with the status the rule chose (400 or 409)."""
+    """Lifecycle refusals in the application's terms: a malformed order is an invalid request, a rule
+    violation a conflict with the order's state."""
     try:
         yield
-    except lifecycle.LifecycleError as exc:
-        raise ApiError(exc.status, exc.message) from None
+    except lifecycle.MalformedOrder as exc:
+        raise InvalidRequest(exc.message) from None
+    except lifecycle.RuleViolation as exc:
+        raise Conflict(exc.message) from None
 
 
 def _create_order(document: dict, context: WriteContext) -> tuple[dict, list[lifecycle.StateChange]]:
@@ -66,11 +63,7 @@ def check_order_deletable(document: dict) -> None:
 
 ORDER_KIND = ResourceKind(
     model=ResourceOrder,
-    api=API,
-    name="resourceOrder",
-    event_resource="ResourceOrder",
-    base_path=BASE_PATH,
-    collection="resourceOrder",
+    definition="ResourceOrder",
     events=frozenset(
         {
             events.CREATE,
@@ -88,17 +81,18 @@ ORDER_KIND = ResourceKind(
 )
 
 
-def cancel_now(uow: UnitOfWork, request: dict, now: str) -> tuple[dict, list[lifecycle.StateChange]]:
+def cancel_now(context: WriteContext, request: dict) -> tuple[dict, list[lifecycle.StateChange]]:
     """Cancel the referenced order inside the current transaction; returns the finished cancel request."""
     order_id = request["resourceOrder"]["id"]
-    row = uow.repository(ResourceOrder).get(order_id, for_update=True)
+    now = context.now
+    row = context.uow.repository(ResourceOrder).get(order_id, for_update=True)
     if row is None:  # deleted while the request waited for its date
         outcome_state, message = "terminatedWithError", f"resourceOrder '{order_id}' no longer exists"
     else:
         outcome = lifecycle.cancel_order(row.doc, now)
         outcome_state, message = outcome.cancel_state, outcome.error_message
         if outcome.order_changes:
-            store_update(uow, ORDER_KIND, row, outcome.order, outcome.order_changes, now)
+            context.store_update(ORDER_KIND, row, outcome.order, outcome.order_changes)
     finished = {**request, "state": outcome_state}
     if outcome_state == "done":
         finished["effectiveCancellationDate"] = now
@@ -114,37 +108,29 @@ def _create_cancel_request(document: dict, context: WriteContext) -> tuple[dict,
     reference = document.get("resourceOrder")
     order_id = reference.get("id") if isinstance(reference, dict) else None
     if not isinstance(order_id, str) or not order_id:
-        raise BadRequest("resourceOrder.id is required")
+        raise InvalidRequest("resourceOrder.id is required")
     if context.uow.repository(ResourceOrder).get(order_id) is None:
-        raise BadRequest(f"resourceOrder.id '{order_id}' does not exist")
+        raise InvalidRequest(f"resourceOrder.id '{order_id}' does not exist")
     request, created = new_cancel_request(document)
     requested = document.get("requestedCancellationDate")
     due = canonical_instant(requested) if isinstance(requested, str) else None
     if requested is not None and due is None:
-        raise BadRequest("requestedCancellationDate must be a date-time")
+        raise InvalidRequest("requestedCancellationDate must be a date-time")
     if due is not None and due > canonical_instant(context.now):
         return request, [created]  # stays acknowledged; run_due_cancellations applies it when due
-    finished, changes = cancel_now(context.uow, request, context.now)
+    finished, changes = cancel_now(context, request)
     return finished, [created, *changes]
 
 
-def run_due_cancellations(services: Services, now: str, batch: int = 20) -> int:
+def run_due_cancellations(deps: Dependencies, now: str, batch: int = 20) -> int:
     """Apply scheduled cancellations whose requestedCancellationDate has come. Safe with several processes:
-    PostgreSQL claims rows with FOR UPDATE SKIP LOCKED, SQLite write transactions are exclusive."""
-    with unit_of_work(services.sessions, write=True) as uow:
-        statement = (
-            select(CancelResourceOrder)
-            .where(
-                CancelResourceOrder.due_at.is_not(None), CancelResourceOrder.due_at <= canonical_instant(now)
-            )
-            .order_by(CancelResourceOrder.due_at)
-            .limit(batch)
-            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders none (writes are exclusive)
-        )
-        rows = list(uow.session.scalars(statement))
+    the unit of work claims rows that no other transaction holds."""
+    with deps.unit_of_work(write=True) as uow:
+        context = WriteContext(uow, deps, now)
+        rows = uow.claim_due_cancellations(canonical_instant(now), batch)
         for row in rows:
-            finished, changes = cancel_now(uow, row.doc, now)
-            store_update(uow, CANCEL_KIND, row, finished, changes, now)
+            finished, changes = cancel_now(context, row.doc)
+            context.store_update(CANCEL_KIND, row, finished, changes)
         return len(rows)
 
 
@@ -160,11 +146,7 @@ def _cancel_columns(document: dict) -> dict:
 
 CANCEL_KIND = ResourceKind(
     model=CancelResourceOrder,
-    api=API,
-    name="cancelResourceOrder",
-    event_resource="CancelResourceOrder",
-    base_path=BASE_PATH,
-    collection="cancelResourceOrder",
+    definition="CancelResourceOrder",
     # The document defines no AttributeValueChange or Delete event for cancel requests.
     events=frozenset({events.CREATE, events.STATE_CHANGE, events.INFORMATION_REQUIRED}),
     # A cancellation that could not be carried out needs the client's attention.
@@ -175,17 +157,14 @@ CANCEL_KIND = ResourceKind(
 )
 
 
-def state_history(services: Services, kind: ResourceKind, resource_id: str) -> list[dict]:
+def state_history(deps: Dependencies, kind: ResourceKind, resource_id: str) -> list[dict]:
     """Every recorded state change of a resource (for an order: also of its cancel requests), oldest first."""
-    with unit_of_work(services.sessions, write=False) as uow:
+    with deps.unit_of_work(write=False) as uow:
         if uow.repository(kind.model).get(resource_id) is None:
             raise NotFound(kind.name, resource_id)
         owners = [(kind.name, resource_id)]
         if kind is ORDER_KIND:
-            cancel_ids = uow.session.scalars(
-                select(CancelResourceOrder.id).where(CancelResourceOrder.resource_order_id == resource_id)
-            )
-            owners += [(CANCEL_KIND.name, cancel_id) for cancel_id in cancel_ids]
+            owners += [(CANCEL_KIND.name, cancel_id) for cancel_id in uow.cancel_request_ids(resource_id)]
         entries = sorted((entry for owner in owners for entry in uow.history(*owner)), key=lambda e: e.pk)
         return [_history_entry(entry) for entry in entries]
 

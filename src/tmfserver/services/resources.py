@@ -1,12 +1,14 @@
 """Generic operations on a stored TMF resource: one implementation for every resource type.
 
-A `ResourceKind` says what differs per resource (model, names, server-owned fields, domain hooks); the
-functions here run the transaction, call the hooks and shape results. Handlers call these.
+A `ResourceKind` says what differs per resource (model, definition, server-owned fields, domain hooks); the
+functions here run the transaction, call the hooks and shape results. They take plain values (the base URL
+for hrefs, the time, the versions the client expects, the kind of patch) and raise `services.exceptions`.
 """
 
 from __future__ import annotations
 
 import copy
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,16 +17,16 @@ import json_merge_patch
 import jsonpatch
 from ulid import ULID
 
+from ..clock import utc_now_iso
 from ..domain import events
 from ..domain.lifecycle import StateChange
-from ..errors import ApiError, BadRequest, NotFound
 from ..query.parse import Query, QueryError, QueryLimits, parse_query
 from ..query.projection import RequiredKeys, project
-from ..query.values import utc_now_iso
 from ..store.models import ResourceMixin
 from ..store.repository import read_document
-from ..store.unit_of_work import UnitOfWork, unit_of_work
-from ..web.context import Services
+from ..store.unit_of_work import UnitOfWork
+from .dependencies import Dependencies
+from .exceptions import Conflict, InvalidRequest, NotFound, PreconditionFailed
 
 # create hook: (document, context) -> (document to store, its state changes)
 CreateHook = Callable[[dict, "WriteContext"], tuple[dict, list[StateChange]]]
@@ -35,13 +37,11 @@ UpdateHook = Callable[[dict, dict, "WriteContext"], tuple[dict, list[StateChange
 @dataclass(frozen=True)
 class ResourceKind:
     model: type[ResourceMixin]
-    api: str  # served document: "TMF652"
-    name: str  # as in TMF messages and events: "resourceOrder"
-    event_resource: str  # prefix of event types: "ResourceOrder"
-    base_path: str  # "/tmf-api/resourceOrderingManagement/v4"
-    collection: str  # path segment: "resourceOrder"
+    # Its definition in the served document ("ResourceOrder"): the schema a patched document must meet, the
+    # prefix of its event types and the default `@type`.
+    definition: str
     server_owned: frozenset[str] = frozenset({"id", "href"})  # overwritten on create, never an error
-    immutable: frozenset[str] = frozenset({"id", "href"})  # a patch touching them is a 400
+    immutable: frozenset[str] = frozenset({"id", "href"})  # a patch touching them is refused
     on_create: CreateHook | None = None
     on_update: UpdateHook | None = None
     columns: Callable[[dict], dict[str, Any]] = field(default=lambda _doc: {})
@@ -51,60 +51,65 @@ class ResourceKind:
     information_required_states: frozenset[str] = frozenset()
 
     @property
-    def default_type(self) -> str:
-        return self.event_resource
+    def name(self) -> str:
+        """As in TMF messages, events and the collection path: "resourceOrder"."""
+        return self.model.resource_type
 
-    def href(self, base_url: str, resource_id: str) -> str:
-        return f"{base_url}{self.base_path}/{self.collection}/{resource_id}"
+
+class PatchFormat(enum.Enum):
+    MERGE_PATCH = "merge"  # RFC 7386 (application/merge-patch+json, and application/json)
+    JSON_PATCH = "json-patch"  # RFC 6902 (application/json-patch+json)
+
+
+@dataclass(frozen=True)
+class ExpectedVersion:
+    """The stored versions a client's condition accepts (If-Match, parsed by the web layer)."""
+
+    versions: frozenset[int] = frozenset()
+    any: bool = False  # `*`: any stored version
+
+    def check(self, version: int) -> None:
+        if not self.any and version not in self.versions:
+            raise PreconditionFailed(version)
 
 
 @dataclass
 class WriteContext:
-    """What a domain hook may use inside the transaction."""
+    """One write transaction: what a domain hook may use, and the bookkeeping every stored change needs."""
 
     uow: UnitOfWork
-    services: Services
+    deps: Dependencies
     now: str
-    resource_id: str
+    resource_id: str | None = None
 
+    def emit(self, kind: ResourceKind, event_kind: str, document: dict, **extra: Any) -> None:
+        if event_kind in kind.events:
+            envelope = events.envelope(kind.definition, kind.name, event_kind, document, self.now, **extra)
+            self.uow.publish(self.deps.placement(kind.name).api, document["id"], envelope)
 
-def emit(uow: UnitOfWork, kind: ResourceKind, event_kind: str, document: dict, now: str, **extra: Any) -> None:
-    if event_kind in kind.events:
-        envelope = events.envelope(kind.event_resource, kind.name, event_kind, document, now, **extra)
-        uow.publish(kind.api, document["id"], envelope)
+    def record_changes(self, kind: ResourceKind, document: dict, changes: list[StateChange]) -> None:
+        """Audit trail and state events for `changes` of one resource, in the same transaction."""
+        self.uow.record_history(kind.name, document["id"], changes, self.now)
+        for change in changes:
+            if change.entity != kind.name or change.from_state is None:
+                continue
+            # Each step of a walk (e.g. assessingCancellation → pendingCancellation → cancelled) is announced
+            # with the resource as stored and `state` set to that step.
+            snapshot = {**document, "state": change.to_state}
+            self.emit(kind, events.STATE_CHANGE, snapshot)
+            if change.to_state in kind.information_required_states:
+                self.emit(kind, events.INFORMATION_REQUIRED, snapshot)
 
-
-def record_changes(
-    uow: UnitOfWork, kind: ResourceKind, document: dict, changes: list[StateChange], now: str
-) -> None:
-    """Audit trail and state events for `changes` of one resource, in the same transaction."""
-    uow.record_history(kind.name, document["id"], changes, now)
-    for change in changes:
-        if change.entity != kind.name or change.from_state is None:
-            continue
-        # Each step of a walk (e.g. assessingCancellation → pendingCancellation → cancelled) is announced
-        # with the resource as stored and `state` set to that step.
-        snapshot = {**document, "state": change.to_state}
-        emit(uow, kind, events.STATE_CHANGE, snapshot, now)
-        if change.to_state in kind.information_required_states:
-            emit(uow, kind, events.INFORMATION_REQUIRED, snapshot, now)
-
-
-def store_update(
-    uow: UnitOfWork,
-    kind: ResourceKind,
-    row: ResourceMixin,
-    document: dict,
-    changes: list[StateChange],
-    now: str,
-) -> ResourceMixin:
-    previous = row.doc
-    row = uow.repository(kind.model).replace(row, document, **kind.columns(document))
-    changed = [f for f in events.changed_fields(previous, document) if f not in ("state", "completionDate")]
-    if changed:
-        emit(uow, kind, events.ATTRIBUTE_VALUE_CHANGE, document, now, field_path=changed)
-    record_changes(uow, kind, document, changes, now)
-    return row
+    def store_update(
+        self, kind: ResourceKind, row: ResourceMixin, document: dict, changes: list[StateChange]
+    ) -> ResourceMixin:
+        previous = row.doc
+        row = self.uow.repository(kind.model).replace(row, document, **kind.columns(document))
+        changed = [f for f in events.changed_fields(previous, document) if f not in ("state", "completionDate")]
+        if changed:
+            self.emit(kind, events.ATTRIBUTE_VALUE_CHANGE, document, field_path=changed)
+        self.record_changes(kind, document, changes)
+        return row
 
 
 @dataclass(frozen=True)
@@ -121,8 +126,8 @@ class Page:
     query: Query
 
 
-def query_limits(services: Services) -> QueryLimits:
-    settings = services.settings
+def query_limits(deps: Dependencies) -> QueryLimits:
+    settings = deps.settings
     return QueryLimits(
         default_limit=settings.default_limit,
         max_limit=settings.max_limit,
@@ -131,162 +136,141 @@ def query_limits(services: Services) -> QueryLimits:
     )
 
 
-def parse(services: Services, pairs: list[tuple[str, str]]) -> Query:
+def parse(deps: Dependencies, pairs: list[tuple[str, str]]) -> Query:
     try:
-        return parse_query(pairs, query_limits(services))
+        return parse_query(pairs, query_limits(deps))
     except QueryError as exc:
-        raise BadRequest(str(exc)) from None
+        raise InvalidRequest(str(exc)) from None
 
 
-def _require_object(body: Any, kind: ResourceKind) -> dict:
-    if not isinstance(body, dict):
-        raise BadRequest(f"the body must be a JSON object describing a {kind.name}")
-    return body
+def href(deps: Dependencies, kind: ResourceKind, base_url: str, resource_id: str) -> str:
+    return f"{base_url}{deps.placement(kind.name).base_path}/{kind.name}/{resource_id}"
 
 
-def create(services: Services, kind: ResourceKind, body: Any, base_url: str, now: str) -> Stored:
-    document = {
-        key: value for key, value in _require_object(body, kind).items() if key not in kind.server_owned
-    }
+def create(deps: Dependencies, kind: ResourceKind, body: dict, base_url: str, now: str) -> Stored:
+    """Store a new resource (the body is a JSON object: the document's validation guarantees it)."""
+    document = {key: value for key, value in body.items() if key not in kind.server_owned}
     resource_id = str(ULID())
-    document = {"id": resource_id, "href": kind.href(base_url, resource_id), **document}
-    document.setdefault("@type", kind.default_type)
-    with unit_of_work(services.sessions, write=True) as uow:
+    document = {"id": resource_id, "href": href(deps, kind, base_url, resource_id), **document}
+    document.setdefault("@type", kind.definition)
+    with deps.unit_of_work(write=True) as uow:
+        context = WriteContext(uow, deps, now, resource_id)
         changes: list[StateChange] = []
         if kind.on_create:
-            document, changes = kind.on_create(document, WriteContext(uow, services, now, resource_id))
+            document, changes = kind.on_create(document, context)
         row = uow.repository(kind.model).add(document, **kind.columns(document))
-        emit(uow, kind, events.CREATE, document, now)
-        record_changes(uow, kind, document, changes, now)
+        context.emit(kind, events.CREATE, document)
+        context.record_changes(kind, document, changes)
         return Stored(row.doc, row.version)
 
 
-def retrieve(services: Services, kind: ResourceKind, resource_id: str) -> Stored:
-    row = read_document(services.engine, kind.model, resource_id)
+def retrieve(deps: Dependencies, kind: ResourceKind, resource_id: str) -> Stored:
+    row = read_document(deps.engine, kind.model, resource_id)
     if row is None:
         raise NotFound(kind.name, resource_id)
-    return Stored(row.doc, row.version, services.required_keys.get(kind.name))
+    return Stored(row.doc, row.version, deps.placement(kind.name).required)
 
 
-def listing(services: Services, kind: ResourceKind, query: Query) -> Page:
-    with unit_of_work(services.sessions, write=False) as uow:
+def listing(deps: Dependencies, kind: ResourceKind, query: Query) -> Page:
+    with deps.unit_of_work(write=False) as uow:
         rows, total = uow.repository(kind.model).page(query)
-        shape = services.required_keys.get(kind.name)
+        shape = deps.placement(kind.name).required
         return Page([project(row.doc, query.fields, shape) for row in rows], total, query)
 
 
-def etag(version: int) -> str:
-    """A strong validator: the row version changes with every stored change."""
-    return f'"{version}"'
-
-
-def check_if_match(if_match: str | None, version: int) -> None:
-    """RFC 9110 If-Match with strong comparison; a mismatch means the client's copy is stale (412)."""
-    if if_match is None:
-        return
-    candidates = {tag.strip() for tag in if_match.split(",")}
-    if "*" not in candidates and etag(version) not in candidates:
-        raise ApiError(412, f"If-Match {if_match} does not match the current ETag {etag(version)}")
-
-
-def _locked(uow: UnitOfWork, kind: ResourceKind, resource_id: str, if_match: str | None) -> ResourceMixin:
-    """The row to change, locked for the rest of the transaction, after the client's If-Match."""
+def _locked(
+    uow: UnitOfWork, kind: ResourceKind, resource_id: str, expected: ExpectedVersion | None
+) -> ResourceMixin:
+    """The row to change, locked for the rest of the transaction, after the client's expected version."""
     row = uow.repository(kind.model).get(resource_id, for_update=True)
     if row is None:
         raise NotFound(kind.name, resource_id)
-    check_if_match(if_match, row.version)
+    if expected is not None:
+        expected.check(row.version)
     return row
 
 
 def update(
-    services: Services,
+    deps: Dependencies,
     kind: ResourceKind,
     resource_id: str,
     change: Callable[[dict], dict],
     now: str,
-    if_match: str | None = None,
+    expected: ExpectedVersion | None = None,
 ) -> Stored:
     """Apply `change` (stored document → candidate) under a row lock, then the domain hook."""
-    with unit_of_work(services.sessions, write=True) as uow:
-        row = _locked(uow, kind, resource_id, if_match)
+    with deps.unit_of_work(write=True) as uow:
+        row = _locked(uow, kind, resource_id, expected)
         stored = copy.deepcopy(row.doc)
         candidate = change(copy.deepcopy(stored))
         if not isinstance(candidate, dict):
-            raise BadRequest(f"the patched {kind.name} is not a JSON object")
-        validator = services.document_validators.get(kind.name)
+            raise InvalidRequest(f"the patched {kind.name} is not a JSON object")
+        validator = deps.placement(kind.name).validator
         if validator is not None:
             error = next(iter(validator.iter_errors(candidate)), None)
             if error is not None:
                 where = "/".join(str(part) for part in error.absolute_path) or "/"
-                raise BadRequest(f"the patched {kind.name} is not valid at {where}: {error.message}")
+                raise InvalidRequest(f"the patched {kind.name} is not valid at {where}: {error.message}")
         touched = sorted(k for k in kind.immutable if candidate.get(k) != stored.get(k))
         if touched:
-            raise BadRequest(f"{', '.join(touched)} cannot be changed")
+            raise InvalidRequest(f"{', '.join(touched)} cannot be changed")
         changes: list[StateChange] = []
+        context = WriteContext(uow, deps, now, resource_id)
         if kind.on_update:
-            candidate, changes = kind.on_update(
-                stored, candidate, WriteContext(uow, services, now, resource_id)
-            )
-        row = store_update(uow, kind, row, candidate, changes, now)
+            candidate, changes = kind.on_update(stored, candidate, context)
+        row = context.store_update(kind, row, candidate, changes)
         return Stored(row.doc, row.version)
 
 
-def merge_patch(patch: Any) -> Callable[[dict], dict]:
-    if not isinstance(patch, dict):
-        raise BadRequest("a JSON Merge Patch body must be a JSON object")
-    return lambda document: json_merge_patch.merge(document, patch)
-
-
 def delete(
-    services: Services,
+    deps: Dependencies,
     kind: ResourceKind,
     resource_id: str,
     check: Callable[[dict], None] | None = None,
-    if_match: str | None = None,
+    expected: ExpectedVersion | None = None,
 ) -> None:
-    with unit_of_work(services.sessions, write=True) as uow:
-        row = _locked(uow, kind, resource_id, if_match)
+    with deps.unit_of_work(write=True) as uow:
+        row = _locked(uow, kind, resource_id, expected)
         if check:
             check(row.doc)
-        emit(uow, kind, events.DELETE, row.doc, utc_now_iso())
+        WriteContext(uow, deps, utc_now_iso(), resource_id).emit(kind, events.DELETE, row.doc)
         uow.repository(kind.model).delete(row)
 
 
-JSON_PATCH = "application/json-patch+json"
+def merge_patch(patch: dict) -> Callable[[dict], dict]:
+    return lambda document: json_merge_patch.merge(document, patch)
 
 
-def json_patch(operations: Any, immutable: frozenset[str]) -> Callable[[dict], dict]:
-    """RFC 6902, atomic: the whole list applies to a copy or nothing does. A failed `test` is a 409."""
-    if not isinstance(operations, list):
-        raise BadRequest("a JSON Patch body must be an array of operations")
+def json_patch(operations: list[dict], immutable: frozenset[str]) -> Callable[[dict], dict]:
+    """RFC 6902, atomic: the whole list applies to a copy or nothing does. A failed `test` is a Conflict.
+
+    The operations' shape (an array of objects with `op` and `path`) is checked by the request validation."""
     for operation in operations:
-        if not isinstance(operation, dict):
-            raise BadRequest("each JSON Patch operation must be an object")
         for key in ("path", "from"):
             pointer = operation.get(key)
             if isinstance(pointer, str):
                 top = pointer.split("/")[1].replace("~1", "/").replace("~0", "~") if "/" in pointer else ""
                 if top in immutable or (pointer == "" and operation.get("op") != "test"):
-                    raise BadRequest(f"JSON Patch may not touch '{pointer or '/'}'")
+                    raise InvalidRequest(f"JSON Patch may not touch '{pointer or '/'}'")
     try:
         patch = jsonpatch.JsonPatch(operations)
     except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPointerException) as exc:
-        raise BadRequest(f"invalid JSON Patch: {exc}") from None
+        raise InvalidRequest(f"invalid JSON Patch: {exc}") from None
 
     def change(document: dict) -> dict:
         try:
             return patch.apply(document, in_place=False)
         except jsonpatch.JsonPatchTestFailed as exc:
-            raise ApiError(409, f"JSON Patch test failed: {exc}") from None
+            raise Conflict(f"JSON Patch test failed: {exc}") from None
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-            raise BadRequest(f"JSON Patch cannot be applied: {exc}") from None
+            raise InvalidRequest(f"JSON Patch cannot be applied: {exc}") from None
         except (TypeError, ValueError, KeyError, IndexError) as exc:
-            raise BadRequest(f"JSON Patch cannot be applied: {exc}") from None
+            raise InvalidRequest(f"JSON Patch cannot be applied: {exc}") from None
 
     return change
 
 
-def patch_change(content_type: str, body: Any, kind: ResourceKind) -> Callable[[dict], dict]:
-    if content_type.split(";")[0].strip().lower() == JSON_PATCH:
+def patch_change(patch_format: PatchFormat, body: Any, kind: ResourceKind) -> Callable[[dict], dict]:
+    if patch_format is PatchFormat.JSON_PATCH:
         return json_patch(body, kind.immutable)
     return merge_patch(body)

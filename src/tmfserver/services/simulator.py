@@ -12,14 +12,10 @@ import copy
 import random
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-
 from ..domain import lifecycle
-from ..store.models import ResourceOrder
-from ..store.unit_of_work import unit_of_work
-from ..web.context import Services
+from .dependencies import Dependencies
 from .orders import ORDER_KIND
-from .resources import store_update
+from .resources import WriteContext
 
 ACTIVE_ORDER_STATES = ("acknowledged", "inProgress")
 
@@ -32,20 +28,14 @@ def next_item_state(state: str, rng: random.Random, failure_rate: float) -> str:
     return state
 
 
-def simulate_step(services: Services, now: str, rng: random.Random, batch: int = 20) -> int:
+def simulate_step(deps: Dependencies, now: str, rng: random.Random, batch: int = 20) -> int:
     """Advance every item of up to `batch` idle orders by one state; returns how many orders moved."""
-    settings = services.settings
+    settings = deps.settings
     idle_since = datetime.now(UTC) - timedelta(seconds=settings.simulate_step_seconds)
-    with unit_of_work(services.sessions, write=True) as uow:
-        statement = (
-            select(ResourceOrder)
-            .where(ResourceOrder.state.in_(ACTIVE_ORDER_STATES), ResourceOrder.updated_at <= idle_since)
-            .order_by(ResourceOrder.pk)
-            .limit(batch)
-            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders none (writes are exclusive)
-        )
+    with deps.unit_of_work(write=True) as uow:
+        context = WriteContext(uow, deps, now)
         moved = 0
-        for row in uow.session.scalars(statement):
+        for row in uow.claim_idle_orders(ACTIVE_ORDER_STATES, idle_since, batch):
             candidate = copy.deepcopy(row.doc)
             items = candidate.get("orderItem") or []
             for item in items:
@@ -58,6 +48,6 @@ def simulate_step(services: Services, now: str, rng: random.Random, batch: int =
                 document, changes = lifecycle.apply_order_update(row.doc, candidate, now, cause="simulator")
             except lifecycle.LifecycleError:
                 continue  # e.g. the order is being cancelled: leave it to the cancellation
-            store_update(uow, ORDER_KIND, row, document, changes, now)
+            context.store_update(ORDER_KIND, row, document, changes)
             moved += 1
         return moved

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from sqlalchemy import event, insert, select
 from sqlalchemy.engine import Engine
@@ -12,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..domain.lifecycle import StateChange
 from . import outbox
-from .models import ResourceMixin, StateHistory
+from .models import CancelResourceOrder, ResourceMixin, ResourceOrder, StateHistory
 from .repository import DocumentRepository
+from .subscriptions import SubscriptionRepository
 
 
 def use_immediate_transactions_on_sqlite(engine: Engine) -> None:
@@ -44,6 +46,10 @@ class UnitOfWork:
 
     def repository(self, model: type[ResourceMixin]) -> DocumentRepository:
         return DocumentRepository(self.session, model)
+
+    @property
+    def subscriptions(self) -> SubscriptionRepository:
+        return SubscriptionRepository(self.session)
 
     def record_history(
         self, resource_type: str, resource_id: str, changes: list[StateChange], now: str
@@ -78,6 +84,36 @@ class UnitOfWork:
                 .order_by(StateHistory.pk)
             )
         )
+
+    # Claims for the background work: `with_for_update(skip_locked=True)` lets several processes share the
+    # work on PostgreSQL; SQLite renders no FOR UPDATE (its write transactions are exclusive already).
+
+    def claim_due_cancellations(self, instant: str, limit: int) -> list[CancelResourceOrder]:
+        """Cancel requests whose requestedCancellationDate (canonical instant) has come, oldest first."""
+        statement = (
+            select(CancelResourceOrder)
+            .where(CancelResourceOrder.due_at.is_not(None), CancelResourceOrder.due_at <= instant)
+            .order_by(CancelResourceOrder.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(self.session.scalars(statement))
+
+    def claim_idle_orders(self, states: Iterable[str], idle_since: datetime, limit: int) -> list[ResourceOrder]:
+        """Orders in one of `states` unchanged since `idle_since`, oldest first."""
+        statement = (
+            select(ResourceOrder)
+            .where(ResourceOrder.state.in_(tuple(states)), ResourceOrder.updated_at <= idle_since)
+            .order_by(ResourceOrder.pk)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(self.session.scalars(statement))
+
+    def cancel_request_ids(self, order_id: str) -> list[str]:
+        """Ids of the cancel requests that reference an order."""
+        statement = select(CancelResourceOrder.id).where(CancelResourceOrder.resource_order_id == order_id)
+        return list(self.session.scalars(statement))
 
 
 @contextmanager

@@ -1,37 +1,33 @@
-"""What a request handler needs from the running app, and how it gets the request's own facts."""
+"""What a request handler needs from the running app, and the request's own facts in the services' terms."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import re
 from urllib.parse import parse_qsl
 
 from connexion import request
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import BadRequest
-from ..settings import Settings
+from ..services.dependencies import Dependencies
+from ..services.resources import ExpectedVersion, PatchFormat
+from .error_responses import HttpError
 from .transport import is_trusted
 
-SCOPE_KEY = "tmfserver.services"
+SCOPE_KEY = "tmfserver.dependencies"
+JSON_PATCH = "application/json-patch+json"
+# A strong entity tag as this server writes them: the stored version in quotes.
+_OUR_ETAG = re.compile(r'^"(\d{1,18})"$')
 
 
-@dataclass(frozen=True)
-class Services:
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    # Resource name → validator of a whole stored document against its definition in the served document.
-    # A JSON Patch is validated only as a list of operations; its result is checked with these.
-    document_validators: Mapping[str, Any] = field(default_factory=dict)
-    # Resource name → what its schema requires at each level, kept by `fields` selections.
-    required_keys: Mapping[str, Any] = field(default_factory=dict)
-
-
-def services() -> Services:
+def dependencies() -> Dependencies:
     return request.scope[SCOPE_KEY]
+
+
+def current_api() -> str:
+    """The API this request addressed, by its base path (the hub and listener handlers serve every API)."""
+    api = dependencies().api_at(request.url.path)
+    if api is None:
+        raise LookupError(f"{request.url.path} belongs to no served API")
+    return api
 
 
 def query_pairs() -> list[tuple[str, str]]:
@@ -41,12 +37,12 @@ def query_pairs() -> list[tuple[str, str]]:
         # errors="strict": percent-encoded bytes that are not UTF-8 (%ff) are refused like raw ones
         return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, errors="strict")
     except UnicodeDecodeError:
-        raise BadRequest("the query string is not valid UTF-8") from None
+        raise HttpError(400, "the query string is not valid UTF-8") from None
 
 
 def base_url() -> str:
     """Scheme and authority for absolute hrefs: the configured public URL, else this request's."""
-    settings = services().settings
+    settings = dependencies().settings
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/")
     headers = request.headers
@@ -57,3 +53,21 @@ def base_url() -> str:
         scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip() or scheme
         host = headers.get("x-forwarded-host", host).split(",")[0].strip() or host
     return f"{scheme}://{host}"
+
+
+def expected_version() -> ExpectedVersion | None:
+    """RFC 9110 If-Match with strong comparison: `*`, or the versions named by our ETags (weak or foreign
+    tags match nothing, so the request fails its precondition)."""
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    tags = [tag.strip() for tag in header.split(",")]
+    if "*" in tags:
+        return ExpectedVersion(any=True)
+    return ExpectedVersion(frozenset(int(m.group(1)) for tag in tags if (m := _OUR_ETAG.match(tag))))
+
+
+def patch_format() -> PatchFormat:
+    """JSON Patch for application/json-patch+json; a JSON Merge Patch for the other JSON media types."""
+    content_type = (request.content_type or "").split(";")[0].strip().lower()
+    return PatchFormat.JSON_PATCH if content_type == JSON_PATCH else PatchFormat.MERGE_PATCH

@@ -27,8 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import specbuild
-from ..errors import error_body
 from ..metrics import Exposition
+from .error_responses import error_body
 from .middleware import send_tmf_error
 
 log = logging.getLogger("tmfserver.health")

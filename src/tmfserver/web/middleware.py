@@ -1,4 +1,4 @@
-"""ASGI middleware in front of Connexion: services in scope, body limits, content-type default."""
+"""ASGI middleware in front of Connexion: dependencies in scope, body limits, content-type default."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ApiError, error_body
-from .context import SCOPE_KEY, Services
+from ..services.dependencies import Dependencies
+from .context import SCOPE_KEY
+from .error_responses import HttpError, error_body
 
 
 async def send_tmf_error(send: Send, status: int, message: str, headers: list | None = None) -> None:
@@ -30,7 +31,7 @@ def _has_nul(query: bytes) -> bool:
     return b"\x00" in query or b"%00" in query
 
 
-class BodyTooLarge(ApiError):
+class BodyTooLarge(HttpError):
     """Raised from `receive` while the body streams in; Connexion's error handling renders it."""
 
     def __init__(self, limit: int) -> None:
@@ -38,20 +39,20 @@ class BodyTooLarge(ApiError):
 
 
 class RequestGuard:
-    """Attaches the app's services to each request and refuses what must never reach the handlers:
+    """Attaches the app's dependencies to each request and refuses what must never reach the handlers:
     bodies over the size limit (413), over-long query strings (400). A body sent without a
     Content-Type is treated as JSON (Connexion would otherwise hand raw bytes to the handler)."""
 
-    def __init__(self, app: ASGIApp, services: Services) -> None:
+    def __init__(self, app: ASGIApp, deps: Dependencies) -> None:
         self.app = app
-        self.services = services
+        self.deps = deps
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope[SCOPE_KEY] = self.services
-        settings = self.services.settings
+        scope[SCOPE_KEY] = self.deps
+        settings = self.deps.settings
         if len(scope.get("query_string", b"")) > settings.max_query_length:
             await send_tmf_error(
                 send, 400, f"the query string is longer than {settings.max_query_length} bytes"

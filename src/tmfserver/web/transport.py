@@ -1,15 +1,13 @@
 """Transport hygiene: request ids (header, log lines, error bodies), security headers, CORS, trusted proxies.
 
 `RequestId` is the outermost middleware: every response, errors of the other middlewares included, leaves
-through it. This module imports nothing of the project so that `errors.error_body` can read the request id.
+through it. The request id lives in `tmfserver.logs` (log records and error bodies read it there).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
-from contextvars import ContextVar
 from ipaddress import ip_address
 
 from starlette.datastructures import Headers
@@ -18,14 +16,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ulid import ULID
 
+from ..logs import bind_request_id
+from .error_responses import error_body
+
 # A client-sent id is echoed only when it is short and plainly printable; anything else is replaced.
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:+/=@-]{1,128}$")
-
-_request_id: ContextVar[str | None] = ContextVar("tmfserver_request_id", default=None)
-
-
-def current_request_id() -> str | None:
-    return _request_id.get()
 
 
 def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
@@ -48,36 +43,6 @@ def is_trusted(address: str, networks: tuple) -> bool:
     except ValueError:
         return False
     return any(parsed in network for network in networks)
-
-
-_factory_installed = False
-
-
-def install_log_record_factory() -> None:
-    """Every log record gets `request_id` ("-" outside a request), whoever logs it and however the
-    handlers are configured, so a format can always say `%(request_id)s`."""
-    global _factory_installed
-    if _factory_installed:
-        return
-    previous = logging.getLogRecordFactory()
-
-    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        record.request_id = _request_id.get() or "-"
-        return record
-
-    logging.setLogRecordFactory(factory)
-    _factory_installed = True
-
-
-class RequestIdFilter(logging.Filter):
-    """For handlers configured before the record factory is installed (uvicorn's worker processes apply
-    tmfserver.logs' configuration before they import the app)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = _request_id.get() or "-"
-        return True
 
 
 # Every response: no MIME sniffing, no framing (the UI included), no referrer leaks.
@@ -120,7 +85,7 @@ class RequestId:
             return
         request_id = request_id_from(scope.get("headers", []))
         ui = scope.get("path", "") in self.ui_paths
-        token = _request_id.set(request_id)
+        token = bind_request_id(request_id)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -138,7 +103,7 @@ class RequestId:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            _request_id.reset(token)
+            token.var.reset(token)
 
 
 DROPPED = {b"server", b"x-powered-by", b"x-request-id"}
@@ -171,8 +136,6 @@ class Cors(CORSMiddleware):
         response = super().preflight_response(request_headers)
         if response.status_code < 400:
             return response
-        from ..errors import error_body  # errors imports this module
-
         body = json.dumps(error_body(response.status_code, bytes(response.body).decode())).encode()
         headers = {
             k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")
@@ -197,4 +160,4 @@ def cors_options(setting: str, max_age: int) -> dict:
     }
 
 
-__all__ = ["Cors", "RequestId", "UiPaths", "cors_options", "current_request_id", "install_log_record_factory"]
+__all__ = ["Cors", "RequestId", "UiPaths", "cors_options"]

@@ -1,0 +1,117 @@
+"""The composition root: settings in; engine, sessions, the served documents, validators and the services'
+dependencies out. The web app (`app.create_app`), the CLI and the tests all wire through `wire`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jsonschema import Draft4Validator
+
+from . import metrics, specbuild
+from .query.projection import RequiredKeys
+from .registry import EXTENSIONS_DIR, SERVED, Api, Document
+from .services.dependencies import Dependencies, Placement
+from .settings import Settings
+from .store.db import make_engine, make_session_factory
+from .store.unit_of_work import use_immediate_transactions_on_sqlite
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    """A served document, read and parsed once: it is served byte for byte from `raw`; Connexion, the route
+    table, Swagger UI and the resource validators use `content`."""
+
+    spec: Document
+    url: str  # where it is served: `<basePath>/swagger.json`, `<basePath>/extensions.json`
+    raw: bytes
+    content: dict
+
+    @property
+    def base_path(self) -> str:
+        return self.content["basePath"].rstrip("/")
+
+
+@dataclass(frozen=True)
+class ServedApi:
+    api: Api
+    base_path: str
+    documents: tuple[LoadedDocument, ...]
+
+
+@dataclass(frozen=True)
+class Wiring:
+    settings: Settings
+    deps: Dependencies
+    apis: tuple[ServedApi, ...]
+
+    @property
+    def documents(self) -> tuple[LoadedDocument, ...]:
+        return tuple(document for api in self.apis for document in api.documents)
+
+
+def document_path(spec: Document) -> Path:
+    """The file a document is served from: its own path, a project extension, or the pinned build."""
+    if spec.path is not None:
+        return spec.path
+    if spec.is_extension:
+        return EXTENSIONS_DIR / f"{spec.name}.json"
+    return specbuild.served_document_path(spec.name)
+
+
+def load_document(spec: Document) -> LoadedDocument:
+    raw = document_path(spec).read_bytes()
+    content = json.loads(raw)
+    file = "extensions.json" if spec.is_extension else "swagger.json"
+    return LoadedDocument(spec, content["basePath"].rstrip("/") + "/" + file, raw, content)
+
+
+def serve_api(api: Api) -> ServedApi:
+    documents = tuple(load_document(spec) for spec in api.documents)
+    base_paths = {document.base_path for document in documents}
+    if len(base_paths) != 1:
+        raise ValueError(f"{api.name}: its documents declare different base paths {sorted(base_paths)}")
+    return ServedApi(api, base_paths.pop(), documents)
+
+
+def definitions_of(served: ServedApi, definition: str) -> dict:
+    """The `definitions` of the API's document that defines `definition`."""
+    for document in reversed(served.documents):  # the official document last
+        if definition in document.content.get("definitions", {}):
+            return document.content["definitions"]
+    raise ValueError(f"{served.api.name}: no served document defines {definition}")
+
+
+def document_validator(definitions: dict, definition: str) -> Draft4Validator:
+    """A validator for one definition of a served (Swagger 2) document, its $refs resolved in that document."""
+    schema = {"definitions": definitions, "$ref": f"#/definitions/{definition}"}
+    return Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+
+
+def placements(apis: Sequence[ServedApi]) -> dict[str, Placement]:
+    found: dict[str, Placement] = {}
+    for served in apis:
+        for kind in served.api.resources:
+            if kind.name in found:
+                raise ValueError(f"{kind.name} is served by two APIs")
+            definitions = definitions_of(served, kind.definition)
+            found[kind.name] = Placement(
+                api=served.api.name,
+                base_path=served.base_path,
+                validator=document_validator(definitions, kind.definition),
+                required=RequiredKeys(definitions, kind.definition),
+            )
+    return found
+
+
+def wire(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -> Wiring:
+    """Everything the server needs, built once per process."""
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
+    use_immediate_transactions_on_sqlite(engine)
+    metrics.instrument_pool(engine)
+    served = tuple(serve_api(api) for api in apis)
+    deps = Dependencies(settings, engine, make_session_factory(engine), placements(served))
+    return Wiring(settings, deps, served)

@@ -1,0 +1,53 @@
+"""What the services need from the running application, built once by `tmfserver.bootstrap`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..settings import Settings
+from ..store.unit_of_work import UnitOfWork, unit_of_work
+
+if TYPE_CHECKING:
+    from ..query.projection import RequiredKeys
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a resource is served and what its served document says about it (from the registry)."""
+
+    api: str  # the API it belongs to: key of hub subscriptions and outbox rows ("TMF652")
+    base_path: str  # read from the API's document ("/tmf-api/resourceOrderingManagement/v4")
+    # Validates a whole stored document against the resource's definition (checks a patched document).
+    validator: Any = None
+    # What the definition requires at each level: `fields` selections keep it.
+    required: RequiredKeys | None = None
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    # Resource name ("resourceOrder") → where it is served.
+    placements: Mapping[str, Placement] = field(default_factory=dict)
+
+    @contextmanager
+    def unit_of_work(self, *, write: bool) -> Iterator[UnitOfWork]:
+        with unit_of_work(self.sessions, write=write) as uow:
+            yield uow
+
+    def placement(self, resource: str) -> Placement:
+        return self.placements[resource]
+
+    def api_at(self, path: str) -> str | None:
+        """The API whose base path `path` is under (hub and listener requests are the same for every API)."""
+        for placement in self.placements.values():
+            if path.startswith(placement.base_path + "/"):
+                return placement.api
+        return None

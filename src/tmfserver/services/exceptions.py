@@ -1,0 +1,35 @@
+"""What a service call can fail with, in the application's terms. The web layer (web/error_responses.py)
+maps each to a TMF `Error` response; nothing here knows HTTP."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A request the application refuses; `message` is for the client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(ServiceError):
+    """The request itself is wrong: a value, a reference, a filter or a patch."""
+
+
+class NotFound(ServiceError):
+    """The addressed resource does not exist."""
+
+    def __init__(self, resource: str, resource_id: str) -> None:
+        super().__init__(f"{resource} '{resource_id}' does not exist")
+
+
+class Conflict(ServiceError):
+    """The request is well formed but the resource's current state refuses it."""
+
+
+class PreconditionFailed(ServiceError):
+    """The client's expected version (If-Match) is not the stored one."""
+
+    def __init__(self, current_version: int) -> None:
+        super().__init__(f"the resource has changed; its current version is {current_version}")
+        self.current_version = current_version

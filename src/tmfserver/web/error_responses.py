@@ -1,0 +1,123 @@
+"""Every failure leaves as a TMF `Error` body: the services' refusals, the web layer's own, Connexion's
+problem+json, Starlette's 404/405, and crashes. The one place that says which status each refusal gets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+from ..logs import current_request_id
+from ..services.exceptions import Conflict, InvalidRequest, NotFound, PreconditionFailed, ServiceError
+from .routes import Operations
+
+log = logging.getLogger("tmfserver.errors")
+JSON = "application/json"
+
+STATUS_OF: dict[type[ServiceError], int] = {
+    InvalidRequest: 400,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+}
+
+
+class HttpError(Exception):
+    """A refusal of the HTTP layer itself (authentication, limits, transport); `code` is the TMF Error code
+    (the status by default)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        reason: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason or HTTPStatus(status).phrase
+        self.code = code or str(status)
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, str]:
+        return error_body(self.status, self.message, reason=self.reason, code=self.code)
+
+
+def error_body(
+    status: int, message: str, *, reason: str | None = None, code: str | None = None
+) -> dict[str, str]:
+    body = {
+        "@type": "Error",
+        "code": code or str(status),
+        "reason": reason or HTTPStatus(status).phrase,
+        "message": message,
+        "status": str(status),
+    }
+    # Extension attribute (the TMF Error schema allows them): the id also in X-Request-ID and the logs.
+    request_id = current_request_id()
+    if request_id:
+        body["requestId"] = request_id
+    return body
+
+
+def tmf_response(
+    status: int, message: str, *, reason: str | None = None, headers: dict | None = None
+) -> ConnexionResponse:
+    return ConnexionResponse(
+        status_code=status,
+        body=json.dumps(error_body(status, message, reason=reason)),
+        content_type=JSON,
+        headers=headers or {},
+    )
+
+
+def service_error(_request: ConnexionRequest, exc: ServiceError) -> ConnexionResponse:
+    status = next(status for kind, status in STATUS_OF.items() if isinstance(exc, kind))
+    if isinstance(exc, PreconditionFailed):
+        return tmf_response(status, f'If-Match does not match the current ETag "{exc.current_version}"')
+    return tmf_response(status, exc.message)
+
+
+def http_error(_request: ConnexionRequest, exc: HttpError) -> ConnexionResponse:
+    return tmf_response(exc.status, exc.message, reason=exc.reason, headers=exc.headers)
+
+
+def problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+    status = exc.status or 400
+    message = exc.detail or exc.title or "request rejected"
+    return tmf_response(status, str(message), reason=exc.title or None, headers=exc.headers)
+
+
+def http_exception_handler(operations: Operations):
+    """Starlette's 404/405 as TMF Errors; a 405's `Allow` comes from the served documents (Connexion's own
+    header is wrong)."""
+
+    def handle(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+        if exc.status_code == 405:
+            methods = operations.allowed(request.url.path) or ""
+            return tmf_response(
+                405,
+                f"{request.method} is not allowed on {request.url.path}",
+                headers={"Allow": methods},
+            )
+        if exc.status_code == 404:
+            return not_found(request, exc)
+        return tmf_response(exc.status_code, str(exc.detail))
+
+    return handle
+
+
+def not_found(request: ConnexionRequest, _exc: Exception) -> ConnexionResponse:
+    return tmf_response(404, f"{request.url.path} is not a resource of this server")
+
+
+def unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return tmf_response(500, "internal error; it has been logged")
