@@ -134,7 +134,7 @@ def replay(settings: Settings, ids: list[int] | None) -> None:
 
 
 def check_config(settings: Settings, as_json: bool, table: bool, connect: bool) -> int:
-    """Print the effective settings (secrets masked), or the README table of defaults; `--connect` also
+    """Print the effective settings (secrets masked), or the settings table of docs/operating.md; `--connect` also
     opens the database. Exit code 1 when the database cannot be reached."""
     if table:
         print(settings_table())
@@ -170,7 +170,7 @@ def connect_timeout(database_url: str) -> dict:
 
 
 def settings_table() -> str:
-    """The README's settings table, from the fields' defaults and descriptions."""
+    """The settings table of docs/operating.md, from the fields' defaults and descriptions."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for field, info in Settings.model_fields.items():
         default = info.default
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tmfserver",
         description="TM Forum TMF652 Resource Ordering and TMF663 Shopping Cart server. Settings come from the "
-        "environment and an optional .env file (see README, Settings).",
+        "environment and an optional .env file (see docs/operating.md, Settings).",
     )
     parser.add_argument(
         "--env-file", default=".env", metavar="PATH", help="settings file read when it exists (default: .env)"
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     output = check.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print a JSON object instead")
-    output.add_argument("--table", action="store_true", help="print the README table of defaults instead")
+    output.add_argument("--table", action="store_true", help="print the table of defaults (docs/operating.md) instead")
     check.add_argument("--connect", action="store_true", help="also connect to the database (exit 1 if not)")
     return parser
 

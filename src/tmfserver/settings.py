@@ -2,7 +2,7 @@
 
 `HOST`, `PORT` and `DATABASE_URL` keep their conventional names; every other setting is `TMF_<NAME>`. Values
 come from the environment, then from an optional `.env` file (see `load_settings`), then the defaults below.
-Each field's `description` is the README's settings table (`tmfserver check-config --table` prints it).
+Each field's `description` is the settings table of docs/operating.md (`tmfserver check-config --table` prints it).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     )
 
     auth_mode: Literal["none", "jwt", "apikey", "jwt+apikey"] = Field(
-        "none", description="`none`, `jwt`, `apikey` or `jwt+apikey` (README, Security)"
+        "none", description="`none`, `jwt`, `apikey` or `jwt+apikey` (docs/operating.md, Security)"
     )
     auth_issuer: str = Field("", description="required `iss` of bearer JWTs")
     auth_audience: str = Field("", description="required `aud` of bearer JWTs")
