@@ -44,6 +44,7 @@ def handler_name(operation_id: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation_id).lower()
 
 
+# Why: docs/decisions/0005-per-document-module-resolver.md
 class ModuleResolver(Resolver):
     """Resolves an operationId to the same-named snake_case function in one of the document's modules.
 
@@ -91,7 +92,9 @@ def create_app(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -
             document.content,  # not the path: Connexion would parse the file again (as YAML, slowly)
             resolver=ModuleResolver(document.spec.handlers),
             resolver_error=501,
+            # Why: docs/decisions/0015-response-validation-in-tests-only.md
             validate_responses=settings.validate_responses,
+            # Why: docs/decisions/0008-no-strict-query-validation.md
             strict_validation=False,  # TMF630 attribute filters are query parameters the documents omit
             validator_map=validator_map(
                 settings.max_json_depth, settings.max_array_items, settings.max_string_length

@@ -134,8 +134,8 @@ def replay(settings: Settings, ids: list[int] | None) -> None:
 
 
 def check_config(settings: Settings, as_json: bool, table: bool, connect: bool) -> int:
-    """Print the effective settings (secrets masked), or the settings table of docs/operating.md; `--connect` also
-    opens the database. Exit code 1 when the database cannot be reached."""
+    """Print the effective settings (secrets masked), or the settings table of docs/operating.md;
+    `--connect` also opens the database. Exit code 1 when the database cannot be reached."""
     if table:
         print(settings_table())
         return 0
@@ -251,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     output = check.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print a JSON object instead")
-    output.add_argument("--table", action="store_true", help="print the table of defaults (docs/operating.md) instead")
+    output.add_argument(
+        "--table", action="store_true", help="print the table of defaults (docs/operating.md) instead"
+    )
     check.add_argument("--connect", action="store_true", help="also connect to the database (exit 1 if not)")
     return parser
 

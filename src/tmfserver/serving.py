@@ -85,6 +85,7 @@ def uvicorn_config(settings: Settings, workers: int) -> Config:
     )
 
 
+# Why: docs/decisions/0017-uvicorn-adjusted-for-graceful-shutdown.md
 def serve(settings: Settings, workers: int = 1) -> None:
     """Serve until SIGTERM/SIGINT, then shut down gracefully and return; exits with uvicorn's start-up
     failure status (3) when the app or the socket cannot be set up."""

@@ -2,7 +2,8 @@
 
 `HOST`, `PORT` and `DATABASE_URL` keep their conventional names; every other setting is `TMF_<NAME>`. Values
 come from the environment, then from an optional `.env` file (see `load_settings`), then the defaults below.
-Each field's `description` is the settings table of docs/operating.md (`tmfserver check-config --table` prints it).
+Each field's `description` is the settings table of docs/operating.md (`tmfserver check-config --table`
+prints it).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ class SpecBuildError(RuntimeError):
 
 
 @dataclass(frozen=True)
+# Why: docs/decisions/0001-official-documents-are-the-route-table.md
 class Pin:
     name: str
     file: str

@@ -457,6 +457,7 @@ def _add(acc: Decimal | None, d: Decimal | None) -> Decimal | None:
     return d if acc is None else acc + d
 
 
+# Why: docs/decisions/0029-pricing-decimal-rounded-per-entry.md
 def prepare_cart(cart: dict) -> dict:
     """Return a NEW cart dict with items normalised and all totals recomputed.
 

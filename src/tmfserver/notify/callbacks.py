@@ -23,6 +23,7 @@ def _forbidden(address: str) -> bool:
     )
 
 
+# Why: docs/decisions/0032-callback-address-checks.md
 def check_callback(url: str, *, allow_private: bool) -> None:
     """Raise UnsafeCallback unless `url` is an http(s) URL whose host resolves only to allowed addresses."""
     try:

@@ -93,6 +93,7 @@ def _drop_missing(value: Any) -> Any:
     return value
 
 
+# Why: docs/decisions/0037-fields-keeps-required-members.md
 def project(document: dict, fields: tuple[Path, ...] | None, required: RequiredKeys | None = None) -> dict:
     if fields is None:
         return document

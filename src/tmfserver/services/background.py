@@ -37,6 +37,7 @@ def make_dispatcher(deps: Dependencies) -> Dispatcher:
     )
 
 
+# Why: docs/decisions/0031-background-work-in-every-process.md
 class BackgroundWork:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps

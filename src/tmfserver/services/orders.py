@@ -81,6 +81,7 @@ ORDER_KIND = ResourceKind(
 )
 
 
+# Why: docs/decisions/0024-cancel-that-cannot-apply-is-terminated-with-error.md
 def cancel_now(context: WriteContext, request: dict) -> tuple[dict, list[lifecycle.StateChange]]:
     """Cancel the referenced order inside the current transaction; returns the finished cancel request."""
     order_id = request["resourceOrder"]["id"]
@@ -104,6 +105,7 @@ def cancel_now(context: WriteContext, request: dict) -> tuple[dict, list[lifecyc
     return finished, [change]
 
 
+# Why: docs/decisions/0023-unknown-order-in-cancel-is-400.md
 def _create_cancel_request(document: dict, context: WriteContext) -> tuple[dict, list[lifecycle.StateChange]]:
     reference = document.get("resourceOrder")
     order_id = reference.get("id") if isinstance(reference, dict) else None

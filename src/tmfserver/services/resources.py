@@ -147,6 +147,7 @@ def href(deps: Dependencies, kind: ResourceKind, base_url: str, resource_id: str
     return f"{base_url}{deps.placement(kind.name).base_path}/{kind.name}/{resource_id}"
 
 
+# Why: docs/decisions/0027-server-owned-fields-ignored.md
 def create(deps: Dependencies, kind: ResourceKind, body: dict, base_url: str, now: str) -> Stored:
     """Store a new resource (the body is a JSON object: the document's validation guarantees it)."""
     document = {key: value for key, value in body.items() if key not in kind.server_owned}

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..query.parse import compile_regex
 
 
+# Why: docs/decisions/0026-re2-for-regex-filters.md
 def _regexp(pattern: str | None, value: str | None) -> bool | None:
     """SQLite REGEXP with RE2: linear time, so no client pattern can hang a worker."""
     if pattern is None or value is None:

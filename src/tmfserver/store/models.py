@@ -1,9 +1,9 @@
 """SQLAlchemy models.
 
-Every TMF resource is stored the same way (see docs/development.md "Storage"): the full JSON document in `doc`, a few
-promoted columns (id, state, dates, @type) for the hottest filters and for the default order, and one row per
-leaf value in `search_value` so that any attribute, nested or inside arrays, can be filtered in SQL with an
-index on both SQLite and PostgreSQL.
+Every TMF resource is stored the same way (see docs/development.md "Storage"): the full JSON document in
+`doc`, a few promoted columns (id, state, dates, @type) for the hottest filters and for the default order,
+and one row per leaf value in `search_value` so that any attribute, nested or inside arrays, can be filtered
+in SQL with an index on both SQLite and PostgreSQL.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ def parse_subscription_query(raw: str | None) -> Query:
     return parse_query([(k.strip(), v.strip()) for k, v in pairs])
 
 
+# Why: docs/decisions/0020-transactional-outbox-at-least-once.md
 def publish(session: Session, api: str, resource_id: str, envelope: dict, now: float) -> None:
     result = session.execute(
         insert(OutboxEvent).returning(OutboxEvent.pk),

@@ -175,6 +175,7 @@ def filtered(model: type[ResourceMixin], query: Query) -> Select:
     return select(model).where(and_(*clauses)) if clauses else select(model)
 
 
+# Why: docs/decisions/0019-document-rows-with-search-value-index.md
 def page_statement(model: type[ResourceMixin], query: Query) -> Select:
     statement = filtered(model, query)
     order: list[Any] = []

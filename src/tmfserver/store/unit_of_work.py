@@ -18,6 +18,7 @@ from .repository import DocumentRepository
 from .subscriptions import SubscriptionRepository
 
 
+# Why: docs/decisions/0022-sqlite-begin-immediate-and-row-locks.md
 def use_immediate_transactions_on_sqlite(engine: Engine) -> None:
     """SQLite upgrades a read transaction to a write lazily and fails with SQLITE_BUSY when two writers race.
 

@@ -266,6 +266,7 @@ class Authenticator:
         return [(b"www-authenticate", v.encode("latin-1", "replace")) for v in values]
 
 
+# Why: docs/decisions/0013-security-declared-in-documents-enforced-by-middleware.md
 class Authenticate:
     """ASGI middleware: the caller must be authenticated and hold the method's scope."""
 

@@ -18,6 +18,7 @@ from .routes import Operations
 log = logging.getLogger("tmfserver.errors")
 JSON = "application/json"
 
+# Why: docs/decisions/0011-every-failure-is-a-tmf-error.md
 STATUS_OF: dict[type[ServiceError], int] = {
     InvalidRequest: 400,
     NotFound: 404,
@@ -95,6 +96,7 @@ def problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionRespo
     return tmf_response(status, str(message), reason=exc.title or None, headers=exc.headers)
 
 
+# Why: docs/decisions/0012-405-allow-from-the-documents.md
 def http_exception_handler(operations: Operations):
     """Starlette's 404/405 as TMF Errors; a 405's `Allow` comes from the served documents (Connexion's own
     header is wrong)."""

@@ -107,6 +107,7 @@ def failed(checks: dict[str, str]) -> list[str]:
     return [name for name, outcome in checks.items() if outcome not in (OK, OFF)]
 
 
+# Why: docs/decisions/0034-operational-endpoints-outside-base-paths.md
 class OperationalEndpoints:
     """Serves `/health/live` (200 while the process runs), `/health/ready` (200 or 503) and `/metrics`."""
 

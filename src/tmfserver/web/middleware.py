@@ -38,6 +38,7 @@ class BodyTooLarge(HttpError):
         super().__init__(413, f"the request body is larger than {limit} bytes")
 
 
+# Why: docs/decisions/0010-request-guard-before-connexion.md
 class RequestGuard:
     """Attaches the app's dependencies to each request and refuses what must never reach the handlers:
     bodies over the size limit (413), over-long query strings (400). A body sent without a
@@ -119,6 +120,7 @@ class RequestGuard:
                 await send_tmf_error(send, exc.status, exc.message)
 
 
+# Why: docs/decisions/0006-documents-parsed-once-served-byte-for-byte.md
 class ServedDocuments:
     """Serves each document exactly as built (`<basePath>/swagger.json`), byte for byte.
 

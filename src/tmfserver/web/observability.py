@@ -28,6 +28,7 @@ from .routes import Operation, Operations
 access_log = logging.getLogger("tmfserver.access")
 
 
+# Why: docs/decisions/0014-operation-names-for-refused-requests.md
 class ObserveRequests:
     """Counts and times every HTTP request and logs one `tmfserver.access` record for it."""
 

@@ -62,6 +62,7 @@ class TokenBuckets:
         return wait
 
 
+# Why: docs/decisions/0033-rate-limit-in-memory-per-process.md
 class RateLimit:
     """429 with `Retry-After` (whole seconds) when a client's bucket is empty."""
 

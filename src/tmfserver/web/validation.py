@@ -102,6 +102,7 @@ def _without_member_nulls(value: t.Any) -> t.Any:
     return value
 
 
+# Why: docs/decisions/0009-own-json-body-validators.md
 class TmfJsonBodyValidator(JSONRequestBodyValidator):
     """Connexion's JSON validator, plus: invalid UTF-8, over-deep nesting, over-long arrays and strings,
     NUL characters, NaN/Infinity and out-of-range numbers are 400s, not 500s;
