@@ -9,7 +9,7 @@ NEWMAN := $(NODE_DIR)/node_modules/.bin/newman
 NEWMAN_VERSION := 6.2.2
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: setup openapi migrate config run serve-prod test test-sqlite test-postgresql ctk fuzz lint bench bench-query bench-events clean
+.PHONY: setup openapi migrate config run serve-prod test test-fast test-sqlite test-postgresql ctk fuzz lint bench bench-query bench-events clean
 .PHONY: ui-deps ui-check
 
 $(STAMP): pyproject.toml
@@ -46,6 +46,14 @@ lint: setup
 	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/ruff format --check src tests migrations bench
 	$(BIN)/lint-imports
+
+## Inner loop, under a minute: tests/unit, e2e, integration and ui on SQLite, in-process only. Leaves out the
+## `live` tests (a server or CLI process, a socket server, a browser: tests/conftest.py marks them by their code),
+## the `slow` ones (Hypothesis properties and the biggest matrices, listed in tests/conftest.py), tests/conformance
+## (Schemathesis), PostgreSQL and newman: `make test` runs all of those. No `openapi` prerequisite: the tests build
+## the served documents themselves when they are missing or stale.
+test-fast: setup
+	$(BIN)/pytest --db=sqlite -m "not live and not slow" tests/unit tests/e2e tests/integration tests/ui
 
 test-sqlite: openapi ui-deps
 	$(BIN)/pytest --db=sqlite

@@ -1,4 +1,9 @@
-"""A client shared by every test of one module, for parametrized suites that each create their own data."""
+"""Tier `e2e`: the API as a client sees it, over HTTP through the in-process app (`client`, `shared_client`:
+Connexion's TestClient, no socket) on the suite's database. In `make test-fast`, except tests that start
+`tmfserver serve` or an HTTP server of their own (`live`, found in their code by tests/conftest.py) and the
+matrices listed `slow` there.
+
+A client shared by every test of one module, for parametrized suites that each create their own data."""
 
 from __future__ import annotations
 

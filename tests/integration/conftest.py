@@ -1,4 +1,9 @@
-"""Fixtures for tests that talk to the database directly (no HTTP)."""
+"""Tier `integration`: the parts below HTTP -- query engine, repository, outbox and dispatcher on the database
+(`engine`), the spec build, the registry -- and the CLI and server as processes (crash safety, graceful
+shutdown, concurrency). The in-process tests are in `make test-fast`; those with a `tmfserver` process, a
+subprocess or a notification Receiver are `live` (tests/conftest.py) and run in `make test` only.
+
+Fixtures for tests that talk to the database directly (no HTTP)."""
 
 from __future__ import annotations
 

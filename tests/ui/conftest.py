@@ -1,4 +1,8 @@
-"""Headless Chromium (Debian's `chromium` package, `make ui-deps`) driven by Playwright, and a live server.
+"""Tier `ui`: Swagger UI. test_swagger_ui_page.py checks each page in-process (in `make test-fast`);
+test_swagger_ui_browser.py drives headless Chromium against a live server (`live`: `make test`,
+`make ui-check`).
+
+Headless Chromium (Debian's `chromium` package, `make ui-deps`) driven by Playwright, and a live server.
 
 Playwright is only the driver: it is launched on the system Chromium and never downloads a browser. Without
 Chromium or Playwright the browser tests are skipped with the reason, except with CI=true, where they must run.
