@@ -170,7 +170,7 @@ def test_openapi_builds_both_served_documents() -> None:
     result = tmfserver("openapi")
     assert result.returncode == 0, result.stderr
     built = [line.removeprefix("built ") for line in result.stdout.splitlines()]
-    assert built == [str(specbuild.served_document_path(name)) for name in ("TMF652", "TMF663")]
+    assert built == [str(specbuild.served_document_path(name)) for name in ("TMF652", "TMF663-v5", "TMF663")]
 
 
 def test_events_commands_as_processes(tmp_path: Path) -> None:

@@ -88,14 +88,24 @@ class WriteContext:
     now: str
     resource_id: str | None = None
 
-    def emit(self, kind: ResourceKind, event_kind: str, document: dict, **extra: Any) -> None:
+    def emit(
+        self, kind: ResourceKind, event_kind: str, document: dict, previous: dict | None = None, **extra: Any
+    ) -> None:
         """One event per API exposing the resource, each in that API's representation and envelope, to that
-        API's hub subscribers (through the same outbox, in this transaction)."""
+        API's hub subscribers (through the same outbox, in this transaction). With `previous` (an attribute
+        value change), each API announces the top-level attributes changed in its own representation, and
+        an API that shows no change (v4, when only v5's `lastUpdate` moved) announces nothing."""
         if event_kind not in kind.events:
             return
         for placement in self.deps.placements[kind.name]:
             representation = placement.representation or AS_STORED
             shown = show(self.deps, kind, placement, document)
+            if previous is not None:
+                before = show(self.deps, kind, placement, previous)
+                changed = [f for f in events.changed_fields(before, shown) if f not in UNANNOUNCED]
+                if not changed:
+                    continue
+                extra = {**extra, "field_path": changed}
             envelope = representation.envelope(kind.definition, kind.name, event_kind, shown, self.now, **extra)
             self.uow.publish(placement.api, document["id"], envelope)
 
@@ -117,11 +127,13 @@ class WriteContext:
     ) -> ResourceMixin:
         previous = row.doc
         row = self.uow.repository(kind.model).replace(row, document, **kind.columns(document))
-        changed = [f for f in events.changed_fields(previous, document) if f not in ("state", "completionDate")]
-        if changed:
-            self.emit(kind, events.ATTRIBUTE_VALUE_CHANGE, document, field_path=changed)
+        self.emit(kind, events.ATTRIBUTE_VALUE_CHANGE, document, previous=previous)
         self.record_changes(kind, document, changes)
         return row
+
+
+# Changes announced by their own events (StateChangeEvent), not as attribute value changes.
+UNANNOUNCED = frozenset({"state", "completionDate"})
 
 
 @dataclass(frozen=True)
