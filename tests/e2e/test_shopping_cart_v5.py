@@ -277,11 +277,14 @@ def test_same_cart_same_pricing_both_ways(client) -> None:
     }
     cart = _ok(client.post(V4, json=body), 201)
     v5 = _ok(client.get(f"{V5}/{cart['id']}"))
-    strip = lambda prices: [
-        {k: v for k, v in p.items() if k != "@type"}
-        | {"price": {k: v for k, v in p["price"].items() if k != "@type"}}
-        for p in prices
-    ]
+
+    def strip(prices: list) -> list:
+        return [
+            {k: v for k, v in p.items() if k != "@type"}
+            | {"price": {k: v for k, v in p["price"].items() if k != "@type"}}
+            for p in prices
+        ]
+
     assert strip(v5["cartTotalPrice"]) == cart["cartTotalPrice"]
     assert strip(v5["cartItem"][0]["itemTotalPrice"]) == cart["cartItem"][0]["ItemTotalPrice"]
     # a v5 patch reprices exactly as a v4 one would

@@ -166,6 +166,9 @@ def match(previous: Any, index: int, element: Any, key: str = "id") -> dict | No
     if not isinstance(previous, list):
         return None
     if isinstance(element, dict) and key in element:
+        here = previous[index] if index < len(previous) else None
+        if isinstance(here, dict) and here.get(key) == element[key]:
+            return here  # the same position first: ids may repeat
         for candidate in previous:
             if isinstance(candidate, dict) and candidate.get(key) == element[key]:
                 return candidate
@@ -289,13 +292,12 @@ def _contact_medium_to_v5(obj: dict) -> dict:
     v5_type = MEDIUM_TYPES.get(medium)
     if v5_type is None:
         v5_type = kept.get("@type") if isinstance(kept.get("@type"), str) else None
-    if v5_type is None:
+    if v5_type is None and "mediumType" not in obj:  # an untyped v4 medium: its characteristic tells
         if "emailAddress" in characteristic:
             v5_type = "EmailContactMedium"
         elif "phoneNumber" in characteristic:
             v5_type = "PhoneContactMedium"
-        else:
-            v5_type = "ContactMedium"
+    v5_type = v5_type or "ContactMedium"
     out: dict[str, Any] = {"@type": v5_type}
     for key, value in obj.items():
         if key in ("mediumType", "characteristic", "@type", RETAINED):
@@ -434,7 +436,10 @@ def _contact_medium_from_v5(obj: dict, previous: dict | None) -> dict:
     kept: dict[str, Any] = {}
     medium = V5_MEDIUM.get(v5_type, (None, None))[0] if isinstance(v5_type, str) else None
     previous_medium = before.get("mediumType")
-    if medium is not None:
+    untyped_before = previous is not None and previous_medium is None
+    if untyped_before and _contact_medium_to_v5(before)["@type"] == v5_type:
+        pass  # v5 derived the type from the characteristic: the stored medium had no mediumType
+    elif medium is not None:
         same = isinstance(previous_medium, str) and MEDIUM_TYPES.get(previous_medium.lower()) == v5_type
         out["mediumType"] = previous_medium if same else medium
     elif previous_medium is not None and MEDIUM_TYPES.get(str(previous_medium).lower()) is None:
@@ -449,7 +454,7 @@ def _contact_medium_from_v5(obj: dict, previous: dict | None) -> dict:
             kept[key] = value
         elif key != "@type":
             out[key] = value
-    if characteristic:
+    if characteristic or "characteristic" in before:
         out["characteristic"] = characteristic
     if "@type" in before:
         out["@type"] = before["@type"]

@@ -18,6 +18,7 @@ nothing raises PatchQueryError(no_match=True). The result is applied as an ordin
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,8 @@ MAX_MATCHES = 1000
 def _literal(text: str, quoted_only: bool) -> Any:
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
+    if not quoted_only:
+        return text  # the query-string form is untyped (?id=2, ?quantity=2): compared as text
     if text == "true":
         return True
     if text == "false":
@@ -62,9 +65,7 @@ def _literal(text: str, quoted_only: bool) -> Any:
         return None
     if _NUMBER.match(text):
         return float(text) if any(c in text for c in ".eE") else int(text)
-    if quoted_only:
-        raise PatchQueryError(f"'{text}' is not a literal (quote strings)")
-    return text  # the query-string form allows bare strings: ?id=2
+    raise PatchQueryError(f"'{text}' is not a literal (quote strings)")
 
 
 def _split_conditions(expression: str) -> list[str]:
@@ -186,8 +187,8 @@ def _equal(value: Any, wanted: Any) -> bool:
         return value is wanted
     if isinstance(value, int | float) and isinstance(wanted, int | float):
         return value == wanted
-    if isinstance(value, int | float) and isinstance(wanted, str):
-        return str(value) == wanted  # the query-string form has no types: ?quantity=2
+    if isinstance(value, int | float | bool) and isinstance(wanted, str):
+        return json.dumps(value) == wanted  # the query-string form has no types: ?quantity=2
     return value == wanted
 
 
