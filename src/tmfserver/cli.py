@@ -186,7 +186,7 @@ def served_resources_of(api: str) -> tuple[str, ...]:
 
     return tuple(
         dict.fromkeys(
-            kind.definition for entry in SERVED if entry.name.split("-")[0] == api for kind in entry.resources
+            exposed.schema for entry in SERVED if entry.name.split("-")[0] == api for exposed in entry.exposed
         )
     )
 
