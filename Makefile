@@ -9,7 +9,7 @@ NEWMAN := $(NODE_DIR)/node_modules/.bin/newman
 NEWMAN_VERSION := 6.2.2
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: setup openapi migrate config run serve-prod test test-fast test-sqlite test-postgresql ctk fuzz lint bench bench-query bench-events clean
+.PHONY: setup openapi spec-upgrade spec-diff migrate config run serve-prod test test-fast test-sqlite test-postgresql ctk fuzz lint bench bench-query bench-events clean
 .PHONY: ui-deps ui-check
 
 $(STAMP): pyproject.toml
@@ -23,6 +23,16 @@ setup: $(STAMP)
 ## Fetch the pinned official documents, check their sha256, apply openapi/patches, validate.
 openapi: setup
 	$(BIN)/tmfserver openapi
+
+## Pin a new version of an official document beside the existing pins, build and validate it, and print the
+## review report: make spec-upgrade API=TMF663 VERSION=5.0.0 SOURCE=<file or URL> [URL=<official URL>]
+spec-upgrade: setup
+	@test -n "$(API)" -a -n "$(VERSION)" -a -n "$(SOURCE)" || { echo "usage: make spec-upgrade API=TMF663 VERSION=5.0.0 SOURCE=<file or URL> [URL=...]"; exit 2; }
+	$(BIN)/tmfserver spec-upgrade --api '$(API)' --version '$(VERSION)' --source '$(SOURCE)' $(if $(URL),--url '$(URL)')
+
+## The same report for two pinned documents: make spec-diff OLD=TMF663@4.0.0 NEW=TMF663@5.0.0
+spec-diff: setup
+	$(BIN)/tmfserver spec-diff '$(OLD)' '$(NEW)'
 
 migrate: setup
 	$(BIN)/tmfserver migrate

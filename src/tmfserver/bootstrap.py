@@ -10,7 +10,7 @@ from pathlib import Path
 
 from jsonschema import Draft4Validator
 
-from . import metrics, specbuild
+from . import metrics, specbuild, specdiff
 from .query.projection import RequiredKeys
 from .registry import EXTENSIONS_DIR, SERVED, Api, Document
 from .services.dependencies import Dependencies, Placement
@@ -25,13 +25,18 @@ class LoadedDocument:
     table, Swagger UI and the resource validators use `content`."""
 
     spec: Document
-    url: str  # where it is served: `<basePath>/swagger.json`, `<basePath>/extensions.json`
+    url: str  # where it is served: `<basePath>/swagger.json` (`openapi.json` for OpenAPI 3), `extensions.json`
     raw: bytes
     content: dict
 
     @property
     def base_path(self) -> str:
-        return self.content["basePath"].rstrip("/")
+        return specdiff.base_path(self.content)
+
+    @property
+    def schemas(self) -> dict:
+        """Its `definitions` (Swagger 2) or `components/schemas` (OpenAPI 3)."""
+        return specdiff.schemas(self.content)
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,11 @@ def document_path(spec: Document) -> Path:
 def load_document(spec: Document) -> LoadedDocument:
     raw = document_path(spec).read_bytes()
     content = json.loads(raw)
-    file = "extensions.json" if spec.is_extension else "swagger.json"
-    return LoadedDocument(spec, content["basePath"].rstrip("/") + "/" + file, raw, content)
+    if spec.is_extension:
+        file = "extensions.json"
+    else:
+        file = "openapi.json" if specdiff.is_openapi3(content) else "swagger.json"
+    return LoadedDocument(spec, specdiff.base_path(content) + "/" + file, raw, content)
 
 
 def serve_api(api: Api) -> ServedApi:
@@ -76,34 +84,51 @@ def serve_api(api: Api) -> ServedApi:
     return ServedApi(api, base_paths.pop(), documents)
 
 
-def definitions_of(served: ServedApi, definition: str) -> dict:
-    """The `definitions` of the API's document that defines `definition`."""
+def defining_document(served: ServedApi, definition: str) -> LoadedDocument:
+    """The API's document that defines `definition`."""
     for document in reversed(served.documents):  # the official document last
-        if definition in document.content.get("definitions", {}):
-            return document.content["definitions"]
+        if definition in document.schemas:
+            return document
     raise ValueError(f"{served.api.name}: no served document defines {definition}")
 
 
-def document_validator(definitions: dict, definition: str) -> Draft4Validator:
-    """A validator for one definition of a served (Swagger 2) document, its $refs resolved in that document."""
-    schema = {"definitions": definitions, "$ref": f"#/definitions/{definition}"}
+def definitions_of(served: ServedApi, definition: str) -> dict:
+    """The `definitions` (or OpenAPI 3 `components/schemas`) of the API's document defining `definition`."""
+    return defining_document(served, definition).schemas
+
+
+def document_validator(definitions: dict, definition: str, openapi3: bool = False) -> Draft4Validator:
+    """A validator for one definition of a served document, its $refs resolved in that document (Swagger 2
+    `#/definitions/…`, OpenAPI 3 `#/components/schemas/…`; OpenAPI's own keywords such as `discriminator`
+    are ignored, as by Connexion's validation)."""
+    if openapi3:
+        schema = {"components": {"schemas": definitions}, "$ref": f"#/components/schemas/{definition}"}
+    else:
+        schema = {"definitions": definitions, "$ref": f"#/definitions/{definition}"}
     return Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
 
 
-def placements(apis: Sequence[ServedApi]) -> dict[str, Placement]:
-    found: dict[str, Placement] = {}
+def placements(apis: Sequence[ServedApi]) -> dict[str, tuple[Placement, ...]]:
+    """Resource name → where it is served, one placement per API exposing it (in registry order)."""
+    found: dict[str, list[Placement]] = {}
     for served in apis:
-        for kind in served.api.resources:
-            if kind.name in found:
-                raise ValueError(f"{kind.name} is served by two APIs")
-            definitions = definitions_of(served, kind.definition)
-            found[kind.name] = Placement(
-                api=served.api.name,
-                base_path=served.base_path,
-                validator=document_validator(definitions, kind.definition),
-                required=RequiredKeys(definitions, kind.definition),
+        for exposed in served.api.exposed:
+            kind = exposed.kind
+            if any(p.api == served.api.name for p in found.get(kind.name, [])):
+                raise ValueError(f"{served.api.name} exposes {kind.name} twice")
+            document = defining_document(served, exposed.schema)
+            found.setdefault(kind.name, []).append(
+                Placement(
+                    api=served.api.name,
+                    base_path=served.base_path,
+                    validator=document_validator(
+                        document.schemas, exposed.schema, specdiff.is_openapi3(document.content)
+                    ),
+                    required=RequiredKeys(document.schemas, exposed.schema),
+                    representation=exposed.representation,
+                )
             )
-    return found
+    return {name: tuple(found_here) for name, found_here in found.items()}
 
 
 def wire(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -> Wiring:

@@ -1,4 +1,5 @@
-"""`tmfserver` command: build specs, migrate, serve, deliver events, replay dead letters, check the settings.
+"""`tmfserver` command: build specs, pin and compare new versions of them (spec-upgrade, spec-diff), migrate,
+serve, deliver events, replay dead letters, check the settings.
 
 Each subcommand has `--help`; the Makefile calls these rather than repeating them.
 """
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 from alembic import command
 from alembic.config import Config
 
-from . import specbuild
+from . import specbuild, specdiff
 from .logs import configure_logging
 from .settings import Settings, SettingsError, env_name, load_settings, masked_value
 
@@ -179,6 +180,62 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
+def served_resources_of(api: str) -> tuple[str, ...]:
+    """The definitions the registry serves for `api` (a pin's API name, e.g. TMF663)."""
+    from .registry import SERVED
+
+    return tuple(
+        dict.fromkeys(
+            exposed.schema for entry in SERVED if entry.name.split("-")[0] == api for exposed in entry.exposed
+        )
+    )
+
+
+def unhandled_operations(pin_name: str, api: str, document: dict) -> list[str]:
+    """operationIds of `document` that no handler module would resolve: those of the registry's document
+    of that pin, or else those every document of the same API uses."""
+    import importlib
+
+    from .app import handler_name
+    from .registry import SERVED
+
+    modules: list[str] = []
+    for entry in SERVED:
+        for spec in entry.documents:
+            if spec.name == pin_name:
+                modules = list(spec.handlers)
+    if not modules:
+        modules = [m for e in SERVED if e.name.split("-")[0] == api for d in e.documents for m in d.handlers]
+    loaded = [importlib.import_module(m) for m in dict.fromkeys(modules)]
+    missing = []
+    for key, operation in specdiff.operations(document).items():
+        name = handler_name(operation.operation_id)
+        if not any(callable(getattr(module, name, None)) for module in loaded):
+            missing.append(f"{operation.operation_id} ({key}): no function {name} in {', '.join(modules)}")
+    return missing
+
+
+def spec_report(old: specbuild.Pin, new: specbuild.Pin) -> str:
+    old_doc, new_doc = specbuild.built_document(old), specbuild.built_document(new)
+    resources = served_resources_of(new.api) or specdiff.served_resources(new_doc)
+    report = specdiff.compare(old_doc, new_doc, resources, old.label, new.label)
+    report.unhandled = unhandled_operations(new.name, new.api, new_doc)
+    return report.render()
+
+
+def spec_upgrade(api: str, version: str, source: str, url: str | None) -> None:
+    """Pin a new version beside the existing ones, build and validate it, print the review report."""
+    pin, previous, pin_file = specbuild.upgrade_pin(api, version, source, url)
+    built = specbuild.build(pin)
+    print(f"pinned {pin.label} as {pin.name} in {pin_file.relative_to(specbuild.PROJECT_ROOT)}")
+    print(f"  url {pin.url}\n  sha256 {pin.sha256}\n  patches {len(pin.patches)}")
+    print(f"built and validated {built.relative_to(specbuild.PROJECT_ROOT)}\n")
+    if previous is not None:
+        print(spec_report(previous, pin))
+    else:
+        print(f"(no other pinned version of {api} to compare with)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tmfserver",
@@ -243,6 +300,27 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument(
         "--id", type=int, action="append", dest="ids", metavar="N", help="a delivery id (repeat)"
     )
+    upgrade = sub.add_parser(
+        "spec-upgrade",
+        help="pin a new version of an official document beside the others, build it, print what changed",
+        description="Pin SOURCE (a file or the official URL) as API VERSION beside the existing pins "
+        "(openapi/<API>-v<major>.pin.toml: URL + sha256; the patches of a pin of the same major version are "
+        "kept), build and validate it, and print the review report against the newest other pinned version: "
+        "operations added/removed/changed, the served resources' schema changes, media types, operationIds "
+        "with no handler yet. It never edits handlers.",
+    )
+    upgrade.add_argument("--api", required=True, help="the API, as the pins name it (TMF663)")
+    upgrade.add_argument("--version", required=True, help="the document's version (5.0.0)")
+    upgrade.add_argument("--source", required=True, help="the document: a file or its official URL")
+    upgrade.add_argument("--url", help="the official URL to pin when SOURCE is a file (default: derived)")
+    diff = sub.add_parser(
+        "spec-diff",
+        help="the review report between two pinned documents (TMF663@4.0.0 TMF663@5.0.0)",
+        description="Build both pinned documents (API@VERSION or a pin name) and print what changed from "
+        "OLD to NEW, as spec-upgrade does.",
+    )
+    diff.add_argument("old")
+    diff.add_argument("new")
     check = sub.add_parser(
         "check-config",
         help="validate the settings and print them, secrets masked",
@@ -285,6 +363,18 @@ def main(argv: list[str] | None = None) -> None:
         dead_letters(settings, args.limit)
     elif args.command == "events" and args.events_command == "replay":
         replay(settings, args.ids)
+    elif args.command == "spec-upgrade":
+        try:
+            spec_upgrade(args.api, args.version, args.source, args.url)
+        except (specbuild.SpecBuildError, OSError) as error:
+            print(f"tmfserver spec-upgrade: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
+    elif args.command == "spec-diff":
+        try:
+            print(spec_report(specbuild.find_pin(args.old), specbuild.find_pin(args.new)), end="")
+        except specbuild.SpecBuildError as error:
+            print(f"tmfserver spec-diff: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
     elif args.command == "check-config":
         raise SystemExit(check_config(settings, args.json, args.table, args.connect))
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .services.carts import CART_KIND
+from .services.carts import CART_AS_V4, CART_AS_V5, CART_KIND
 from .services.orders import CANCEL_KIND, ORDER_KIND
+from .services.representations import AS_STORED, Representation
 from .services.resources import ResourceKind
 from .specbuild import OPENAPI_DIR
 
@@ -32,13 +33,32 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Exposed:
+    """A stored resource as one API exposes it: the same `ResourceKind` (model, rules, pricing) may be
+    exposed by several APIs, each with its own representation (e.g. TMF663 v4 and v5 on the same carts)."""
+
+    kind: ResourceKind
+    representation: Representation = AS_STORED
+    definition: str | None = None  # its schema in this API's document (default: kind.definition)
+
+    @property
+    def schema(self) -> str:
+        return self.definition or self.kind.definition
+
+
+@dataclass(frozen=True)
 class Api:
     # The API's name: key of its hub subscriptions, outbox rows and received events.
     name: str
     # Mounted in this order. Documents sharing a basePath: later ones win for Swagger UI, and the operations
     # of all of them stay routable, so extension documents come first.
     documents: tuple[Document, ...]
-    resources: tuple[ResourceKind, ...]
+    # A kind alone is exposed as stored; `Exposed` names its representation in this API.
+    resources: tuple[ResourceKind | Exposed, ...]
+
+    @property
+    def exposed(self) -> tuple[Exposed, ...]:
+        return tuple(r if isinstance(r, Exposed) else Exposed(r) for r in self.resources)
 
 
 HANDLERS = "tmfserver.api."
@@ -58,10 +78,17 @@ TMF652 = Api(
 TMF663 = Api(
     name="TMF663",
     documents=(Document("TMF663", tuple(HANDLERS + m for m in ("shopping_cart", "hub", "listener"))),),
-    resources=(CART_KIND,),
+    resources=(Exposed(CART_KIND, CART_AS_V4),),
 )
 
-SERVED: tuple[Api, ...] = (TMF652, TMF663)
+# v5.0.0 beside v4, on the same stored carts (docs/decisions/0038-one-store-two-representations.md).
+TMF663_V5 = Api(
+    name="TMF663-v5",
+    documents=(Document("TMF663-v5", tuple(HANDLERS + m for m in ("shopping_cart", "hub", "listener"))),),
+    resources=(Exposed(CART_KIND, CART_AS_V5),),
+)
+
+SERVED: tuple[Api, ...] = (TMF652, TMF663, TMF663_V5)
 
 
 def find_document(name: str, apis: tuple[Api, ...] = SERVED) -> Document:

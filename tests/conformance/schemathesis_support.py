@@ -27,7 +27,7 @@ from schemathesis.core.parameters import ParameterLocation
 
 from tmfserver import specbuild
 
-DOCUMENTS = ("TMF652", "TMF663")
+DOCUMENTS = ("TMF652", "TMF663", "TMF663-v5")
 
 # Paths left out of fuzzing (a regex), or None: every operation of both documents, hub and listeners included.
 EXCLUDED_PATHS: str | None = None

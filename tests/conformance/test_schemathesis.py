@@ -1,4 +1,5 @@
-"""Schemathesis conformance run: every operation of TMF652 and TMF663, in-process, with response validation on.
+"""Schemathesis conformance run: every operation of TMF652, TMF663 and TMF663 v5, in-process, with response
+validation on.
 
 - test_tmf652 / test_tmf663: one sub-test per operation (hub and listeners included; see
   schemathesis_support.EXCLUDED_PATHS); examples, coverage and fuzzing phases; positive and negative data;
@@ -21,6 +22,7 @@ from .schemathesis_support import DOCUMENTS, load, stateful_settings
 
 tmf652 = load("TMF652")
 tmf663 = load("TMF663")
+tmf663_v5 = load("TMF663-v5")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,11 @@ def test_tmf652(case, fuzz_app) -> None:
 
 @tmf663.parametrize()
 def test_tmf663(case, fuzz_app) -> None:
+    case.call_and_validate(app=fuzz_app)
+
+
+@tmf663_v5.parametrize()
+def test_tmf663_v5(case, fuzz_app) -> None:
     case.call_and_validate(app=fuzz_app)
 
 

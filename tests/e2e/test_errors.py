@@ -55,7 +55,7 @@ def test_wrong_type_in_a_patch_is_400(client) -> None:
         "/nothing",
         "/tmf-api/resourceOrderingManagement/v4/productOrder",
         f"{ORDERS}/x/y",
-        "/tmf-api/shoppingCart/v5/shoppingCart",
+        "/tmf-api/shoppingCart/v6/shoppingCart",
     ],
 )
 def test_unknown_path_is_404(client, path: str) -> None:

@@ -170,7 +170,7 @@ def test_openapi_builds_both_served_documents() -> None:
     result = tmfserver("openapi")
     assert result.returncode == 0, result.stderr
     built = [line.removeprefix("built ") for line in result.stdout.splitlines()]
-    assert built == [str(specbuild.served_document_path(name)) for name in ("TMF652", "TMF663")]
+    assert built == [str(specbuild.served_document_path(name)) for name in ("TMF652", "TMF663-v5", "TMF663")]
 
 
 def test_events_commands_as_processes(tmp_path: Path) -> None:
@@ -181,3 +181,15 @@ def test_events_commands_as_processes(tmp_path: Path) -> None:
     replayed = tmfserver("events", "replay", "--id", "7", env=env, cwd=tmp_path)
     assert replayed.returncode == 0 and json.loads(replayed.stdout) == {"replayed": 0}
     assert tmfserver("events", env=env, cwd=tmp_path).returncode == 2  # an action is required
+
+
+def test_spec_diff_reports_the_v4_to_v5_changes() -> None:
+    result = tmfserver("spec-diff", "TMF663@4.0.0", "TMF663@5.0.0")
+    assert result.returncode == 0, result.stderr
+    report = result.stdout
+    assert "renamed cartItem.ItemTotalPrice → cartItem.itemTotalPrice" in report
+    assert "type of relatedParty: [RelatedParty] → [RelatedPartyOrPartyRole]" in report
+    assert "added creationDate: string (date-time)" in report and "newly required @type" in report
+    assert "operationId registerListener → createHub" in report
+    assert "added application/json-patch-query+json" in report
+    assert "## OperationIds with no handler yet (0)" in report

@@ -9,16 +9,18 @@ from pathlib import Path
 import pytest
 
 from tests.e2e._support import CART_API, ORDER_API
-from tmfserver import specbuild
+from tmfserver import specbuild, specdiff
 from tmfserver.bootstrap import document_path
 from tmfserver.registry import SERVED, find_document
 
-BASE_PATHS = {"TMF652": ORDER_API, "TMF663": CART_API}
+CART_V5_API = "/tmf-api/shoppingCart/v5"
+BASE_PATHS = {"TMF652": ORDER_API, "TMF663": CART_API, "TMF663-v5": CART_V5_API}
+FILES = {"TMF652": "swagger.json", "TMF663": "swagger.json", "TMF663-v5": "openapi.json"}
 
 
 @pytest.mark.parametrize("name", sorted(BASE_PATHS))
 def test_served_document_is_the_build_output(client, name: str) -> None:
-    response = client.get(f"{BASE_PATHS[name]}/swagger.json")
+    response = client.get(f"{BASE_PATHS[name]}/{FILES[name]}")
     assert response.status_code == 200
     assert response.content == specbuild.served_document_path(name).read_bytes()
 
@@ -39,6 +41,9 @@ def test_swagger_ui_is_served(client, name: str) -> None:
 def test_build_applies_every_patch(tmp_path: Path) -> None:
     for pin in specbuild.pins():
         built = json.loads(specbuild.build(pin, out_dir=tmp_path).read_text())
+        if specdiff.is_openapi3(built):
+            assert built["servers"] == [{"url": CART_V5_API}]  # no serverRoot placeholder
+            continue
         assert "host" not in built
         assert built["consumes"] == ["application/json"]
         patch_paths = [p for p in built["paths"] if p.endswith("/{id}") and "patch" in built["paths"][p]]

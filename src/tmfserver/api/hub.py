@@ -1,4 +1,5 @@
-"""`/hub` of every served API (registerListener / unregisterListener).
+"""`/hub` of every served API (registerListener / unregisterListener; v5 documents name them createHub /
+hubDelete).
 
 The same handlers serve each document; which API a request belongs to is read from its base path.
 """
@@ -22,3 +23,14 @@ def register_listener(data: dict, **_params: Any) -> tuple:
 def unregister_listener(id: str, **_params: Any) -> tuple:
     notifications.unregister(dependencies(), current_api(), id)
     return None, 204
+
+
+def create_hub(body: dict, **_params: Any) -> tuple:
+    """v5 `createHub`: a `Hub` is an Entity, so the answer carries its `@type` and `href`."""
+    subscription, status, headers = register_listener(body)
+    return {**subscription, "@type": "Hub", "href": headers["Location"]}, status, headers
+
+
+def hub_delete(id: str, **_params: Any) -> tuple:
+    """v5 `hubDelete`."""
+    return unregister_listener(id)

@@ -1,4 +1,5 @@
-"""`/listener/*` endpoints: every `listenTo…Event` operationId of every document resolves to `receive`.
+"""`/listener/*` endpoints: every `listenTo…Event` operationId of every document resolves to `receive`,
+every v5 `<resource><Kind>Event` operationId to `notified`.
 
 Connexion has already validated the body against the event schema of that operation.
 """
@@ -18,8 +19,17 @@ def receive(data: dict, **_params: Any) -> tuple:
     return notifications.receive(dependencies(), current_api(), str(request.url), data), 201
 
 
+def notified(body: dict, **_params: Any) -> tuple:
+    """v5 listeners answer 204 "Notified", without a body."""
+    notifications.receive(dependencies(), current_api(), str(request.url), body)
+    return None, 204
+
+
 def __getattr__(name: str) -> Callable:
-    # The documents name one operation per event type (listenToResourceOrderCreateEvent, …); all behave alike.
+    # The documents name one operation per event type, all behaving alike: v4 listenToShoppingCartCreateEvent
+    # (201 with a body), v5 shoppingCartCreateEvent (204).
     if name.startswith("listen_to_") and name.endswith("_event"):
         return receive
+    if name.endswith("_event") and not name.startswith("_"):
+        return notified
     raise AttributeError(name)

@@ -10,29 +10,38 @@ from ..clock import utc_now_iso
 from ..services import resources
 from ..services.resources import ResourceKind
 from ..web import responses
-from ..web.context import base_url, dependencies, expected_version, patch_format, query_pairs
+from ..web.context import base_url, current_api, dependencies, expected_version, patch_format, query_pairs
+
+# The API a request addressed (by its base path) picks the representation: TMF663 v4 and v5 share the carts.
 
 
 def list_resources(kind: ResourceKind) -> tuple:
     query = resources.parse(dependencies(), query_pairs())
-    return responses.page(resources.listing(dependencies(), kind, query))
+    return responses.page(resources.listing(dependencies(), kind, query, current_api()))
 
 
-def create_resource(kind: ResourceKind, body: dict) -> tuple:
-    return responses.created(resources.create(dependencies(), kind, body, base_url(), utc_now_iso()))
+def create_resource(kind: ResourceKind, body: dict, fields: bool = False) -> tuple:
+    """`fields`: the operation declares a `fields` parameter (v5 POST): the response is projected."""
+    stored = resources.create(dependencies(), kind, body, base_url(), utc_now_iso(), current_api())
+    return responses.created(stored, _fields() if fields else None)
 
 
 def retrieve_resource(kind: ResourceKind, resource_id: str) -> tuple:
     query = resources.parse(dependencies(), query_pairs())
-    return responses.one(resources.retrieve(dependencies(), kind, resource_id), query.fields)
+    return responses.one(resources.retrieve(dependencies(), kind, resource_id, current_api()), query.fields)
 
 
-def patch_resource(kind: ResourceKind, resource_id: str, body: Any) -> tuple:
+def patch_resource(kind: ResourceKind, resource_id: str, body: Any, fields: bool = False) -> tuple:
+    """`fields` as for create. The response says its Content-Type: the v5 document declares several."""
     change = resources.patch_change(patch_format(), body, kind)
     stored = resources.update(
-        dependencies(), kind, resource_id, change, utc_now_iso(), expected=expected_version()
+        dependencies(), kind, resource_id, change, utc_now_iso(), expected=expected_version(), api=current_api()
     )
-    return responses.one(stored)
+    return responses.one(stored, _fields() if fields else None, content_type=responses.JSON)
+
+
+def _fields() -> Any:
+    return resources.parse(dependencies(), query_pairs()).fields
 
 
 def delete_resource(kind: ResourceKind, resource_id: str, check: Callable[[dict], None] | None = None) -> tuple:

@@ -1,4 +1,6 @@
-"""TMF663 ShoppingCart operations (handlers named after the document's operationIds)."""
+"""TMF663 ShoppingCart operations (handlers named after the document's operationIds), for v4 and v5 alike:
+the API a request addressed picks the representation (services/carts.py CART_AS_V4, CART_AS_V5). `fields` on
+POST and PATCH is declared by v5 only; Connexion passes it to the handler only where it is declared."""
 
 from __future__ import annotations
 
@@ -12,16 +14,25 @@ def list_shopping_cart(**_params: Any) -> tuple:
     return operations.list_resources(CART_KIND)
 
 
-def create_shopping_cart(shoppingCart: Any = None, **_params: Any) -> tuple:
-    return operations.create_resource(CART_KIND, shoppingCart)
+def create_shopping_cart(
+    shoppingCart: Any = None, body: Any = None, fields: Any = None, **_params: Any
+) -> tuple:
+    # Swagger 2 names the body after its parameter (shoppingCart); OpenAPI 3 passes it as `body`.
+    return operations.create_resource(
+        CART_KIND, body if shoppingCart is None else shoppingCart, fields is not None
+    )
 
 
 def retrieve_shopping_cart(id: str, **_params: Any) -> tuple:
     return operations.retrieve_resource(CART_KIND, id)
 
 
-def patch_shopping_cart(id: str, shoppingCart: Any, **_params: Any) -> tuple:
-    return operations.patch_resource(CART_KIND, id, shoppingCart)
+def patch_shopping_cart(
+    id: str, shoppingCart: Any = None, body: Any = None, fields: Any = None, **_params: Any
+) -> tuple:
+    return operations.patch_resource(
+        CART_KIND, id, body if shoppingCart is None else shoppingCart, fields is not None
+    )
 
 
 def delete_shopping_cart(id: str, **_params: Any) -> tuple:

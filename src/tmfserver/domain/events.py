@@ -1,4 +1,5 @@
-"""TMF notification envelopes (TMF688 style, as the v4 documents define them). Pure: no I/O.
+"""TMF notification envelopes (TMF688 style, as the v4 documents define them; `envelope_v5` for v5
+documents). Pure: no I/O.
 
 Event types are `<Resource><Kind>Event`, e.g. `ResourceOrderStateChangeEvent`; the payload sits under
 `event.<resourceName>`. Attribute-value-change events carry `fieldPath`: the changed top-level attributes,
@@ -35,6 +36,30 @@ def envelope(
         "eventId": str(ULID()),
         "eventTime": now,
         "timeOcurred": now,
+        "eventType": event_type(resource_type, kind),
+        "event": {resource_name: document},
+    }
+    if field_path is not None:
+        event["fieldPath"] = ",".join(field_path)
+    return event
+
+
+def envelope_v5(
+    resource_type: str,
+    resource_name: str,
+    kind: str,
+    document: dict,
+    now: str,
+    *,
+    field_path: list[str] | None = None,
+) -> dict[str, Any]:
+    """The v5 (TMF630/TMF688 v5) envelope: an `Event` is Extensible, so it carries its `@type`; the time it
+    occurred is spelt `timeOccurred`."""
+    event: dict[str, Any] = {
+        "@type": event_type(resource_type, kind),
+        "eventId": str(ULID()),
+        "eventTime": now,
+        "timeOccurred": now,
         "eventType": event_type(resource_type, kind),
         "event": {resource_name: document},
     }

@@ -19,7 +19,7 @@ class RequiredKeys:
 
     def __init__(self, definitions: dict, root: str) -> None:
         self._definitions = definitions
-        self._root = {"$ref": f"#/definitions/{root}"}
+        self._root: dict = {"$ref": f"#/definitions/{root}"}  # only the name after the last / is used
 
     def _resolve(self, schema: dict | None) -> dict | None:
         while isinstance(schema, dict) and ("$ref" in schema or schema.get("type") == "array"):
@@ -29,12 +29,28 @@ class RequiredKeys:
                 schema = schema.get("items")
         return schema if isinstance(schema, dict) else None
 
+    def _merged(self, schema: dict | None, depth: int = 0) -> tuple[dict, tuple[str, ...]]:
+        """Properties and required names of a schema, `allOf` parts included (OpenAPI 3 documents compose
+        their schemas: ShoppingCart = Entity + its own properties)."""
+        schema = self._resolve(schema)
+        if schema is None or depth > 16:
+            return {}, ()
+        properties: dict = {}
+        required: list[str] = []
+        for part in schema.get("allOf", ()):
+            more, needed = self._merged(part, depth + 1)
+            properties.update(more)
+            required.extend(needed)
+        properties.update(schema.get("properties", {}))
+        required.extend(schema.get("required", ()))
+        return properties, tuple(dict.fromkeys(required))
+
     @lru_cache(maxsize=1024)  # noqa: B019 - one instance per resource type for the app's lifetime
     def at(self, path: Path) -> tuple[str, ...]:
-        schema = self._resolve(self._root)
+        schema: dict | None = self._root
         for segment in path:
-            schema = self._resolve((schema or {}).get("properties", {}).get(segment))
-        return tuple((schema or {}).get("required", ()))
+            schema = self._merged(schema)[0].get(segment)
+        return self._merged(schema)[1]
 
     def expand(self, fields: tuple[Path, ...]) -> tuple[Path, ...]:
         """`fields` plus the required attributes of every level each field passes through."""

@@ -15,6 +15,7 @@ from ..store.unit_of_work import UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:
     from ..query.projection import RequiredKeys
+    from .representations import Representation
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Placement:
     validator: Any = None
     # What the definition requires at each level: `fields` selections keep it.
     required: RequiredKeys | None = None
+    # How this API shows the stored resource and reads it back (None: as stored).
+    representation: Representation | None = None
 
 
 @dataclass(frozen=True)
@@ -34,20 +37,29 @@ class Dependencies:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    # Resource name ("resourceOrder") → where it is served.
-    placements: Mapping[str, Placement] = field(default_factory=dict)
+    # Resource name ("resourceOrder") → where it is served: one placement per API exposing it, the API that
+    # first served it first (TMF663 v4 before v5 for "shoppingCart").
+    placements: Mapping[str, tuple[Placement, ...]] = field(default_factory=dict)
 
     @contextmanager
     def unit_of_work(self, *, write: bool) -> Iterator[UnitOfWork]:
         with unit_of_work(self.sessions, write=write) as uow:
             yield uow
 
-    def placement(self, resource: str) -> Placement:
-        return self.placements[resource]
+    def placement(self, resource: str, api: str | None = None) -> Placement:
+        """Where `resource` is served by `api` (by default: by the API that first served it)."""
+        placements = self.placements[resource]
+        if api is None:
+            return placements[0]
+        for placement in placements:
+            if placement.api == api:
+                return placement
+        raise KeyError(f"{api} does not serve {resource}")
 
     def api_at(self, path: str) -> str | None:
         """The API whose base path `path` is under (hub and listener requests are the same for every API)."""
-        for placement in self.placements.values():
-            if path.startswith(placement.base_path + "/"):
-                return placement.api
+        for placements in self.placements.values():
+            for placement in placements:
+                if path.startswith(placement.base_path + "/"):
+                    return placement.api
         return None

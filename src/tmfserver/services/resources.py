@@ -8,6 +8,7 @@ for hrefs, the time, the versions the client expects, the kind of patch) and rai
 from __future__ import annotations
 
 import copy
+import dataclasses
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +22,14 @@ from ..clock import utc_now_iso
 from ..domain import events
 from ..domain.lifecycle import StateChange
 from ..query.parse import Query, QueryError, QueryLimits, parse_query
+from ..query.patch_query import PatchQueryError, translate
 from ..query.projection import RequiredKeys, project
 from ..store.models import ResourceMixin
 from ..store.repository import read_document
 from ..store.unit_of_work import UnitOfWork
-from .dependencies import Dependencies
+from .dependencies import Dependencies, Placement
 from .exceptions import Conflict, InvalidRequest, NotFound, PreconditionFailed
+from .representations import AS_STORED
 
 # create hook: (document, context) -> (document to store, its state changes)
 CreateHook = Callable[[dict, "WriteContext"], tuple[dict, list[StateChange]]]
@@ -59,6 +62,9 @@ class ResourceKind:
 class PatchFormat(enum.Enum):
     MERGE_PATCH = "merge"  # RFC 7386 (application/merge-patch+json, and application/json)
     JSON_PATCH = "json-patch"  # RFC 6902 (application/json-patch+json)
+    JSON_PATCH_QUERY = (
+        "json-patch-query"  # TMF630 JSON Patch with query paths (application/json-patch-query+json)
+    )
 
 
 @dataclass(frozen=True)
@@ -82,10 +88,26 @@ class WriteContext:
     now: str
     resource_id: str | None = None
 
-    def emit(self, kind: ResourceKind, event_kind: str, document: dict, **extra: Any) -> None:
-        if event_kind in kind.events:
-            envelope = events.envelope(kind.definition, kind.name, event_kind, document, self.now, **extra)
-            self.uow.publish(self.deps.placement(kind.name).api, document["id"], envelope)
+    def emit(
+        self, kind: ResourceKind, event_kind: str, document: dict, previous: dict | None = None, **extra: Any
+    ) -> None:
+        """One event per API exposing the resource, each in that API's representation and envelope, to that
+        API's hub subscribers (through the same outbox, in this transaction). With `previous` (an attribute
+        value change), each API announces the top-level attributes changed in its own representation, and
+        an API that shows no change (v4, when only v5's `lastUpdate` moved) announces nothing."""
+        if event_kind not in kind.events:
+            return
+        for placement in self.deps.placements[kind.name]:
+            representation = placement.representation or AS_STORED
+            shown = show(self.deps, kind, placement, document)
+            if previous is not None:
+                before = show(self.deps, kind, placement, previous)
+                changed = [f for f in events.changed_fields(before, shown) if f not in UNANNOUNCED]
+                if not changed:
+                    continue
+                extra = {**extra, "field_path": changed}
+            envelope = representation.envelope(kind.definition, kind.name, event_kind, shown, self.now, **extra)
+            self.uow.publish(placement.api, document["id"], envelope)
 
     def record_changes(self, kind: ResourceKind, document: dict, changes: list[StateChange]) -> None:
         """Audit trail and state events for `changes` of one resource, in the same transaction."""
@@ -105,11 +127,13 @@ class WriteContext:
     ) -> ResourceMixin:
         previous = row.doc
         row = self.uow.repository(kind.model).replace(row, document, **kind.columns(document))
-        changed = [f for f in events.changed_fields(previous, document) if f not in ("state", "completionDate")]
-        if changed:
-            self.emit(kind, events.ATTRIBUTE_VALUE_CHANGE, document, field_path=changed)
+        self.emit(kind, events.ATTRIBUTE_VALUE_CHANGE, document, previous=previous)
         self.record_changes(kind, document, changes)
         return row
+
+
+# Changes announced by their own events (StateChangeEvent), not as attribute value changes.
+UNANNOUNCED = frozenset({"state", "completionDate"})
 
 
 @dataclass(frozen=True)
@@ -143,40 +167,93 @@ def parse(deps: Dependencies, pairs: list[tuple[str, str]]) -> Query:
         raise InvalidRequest(str(exc)) from None
 
 
-def href(deps: Dependencies, kind: ResourceKind, base_url: str, resource_id: str) -> str:
-    return f"{base_url}{deps.placement(kind.name).base_path}/{kind.name}/{resource_id}"
+def href(
+    deps: Dependencies, kind: ResourceKind, base_url: str, resource_id: str, api: str | None = None
+) -> str:
+    return f"{base_url}{deps.placement(kind.name, api).base_path}/{kind.name}/{resource_id}"
+
+
+def show(deps: Dependencies, kind: ResourceKind, placement: Placement, document: dict) -> dict:
+    """A stored document as `placement`'s API shows it: its representation, and its `href` under that API's
+    base path (a cart created through v4 has a v5 href in v5, and the other way round)."""
+    shown = (placement.representation or AS_STORED).show(document)
+    stored_href = shown.get("href")
+    if isinstance(stored_href, str):
+        for other in deps.placements[kind.name]:
+            marker = f"{other.base_path}/{kind.name}/"
+            if other is not placement and marker in stored_href:
+                shown["href"] = stored_href.replace(marker, f"{placement.base_path}/{kind.name}/", 1)
+                break
+    return shown
+
+
+def representable(deps: Dependencies, kind: ResourceKind, document: dict, written_through: Placement) -> None:
+    """A stored document must be valid in every API that exposes it, not only in the one it was written
+    through (a v5 party without an `id` has no v4 form: v4 requires one). InvalidRequest naming the place."""
+    for placement in deps.placements[kind.name]:
+        if placement is written_through or placement.validator is None:
+            continue
+        error = next(iter(placement.validator.iter_errors(show(deps, kind, placement, document))), None)
+        if error is not None:
+            where = "/".join(str(part) for part in error.absolute_path) or "/"
+            raise InvalidRequest(
+                f"this {kind.name} cannot be represented in {placement.api} (also serving it): "
+                f"at {where}: {error.message}"
+            )
 
 
 # Why: docs/decisions/0027-server-owned-fields-ignored.md
-def create(deps: Dependencies, kind: ResourceKind, body: dict, base_url: str, now: str) -> Stored:
+def create(
+    deps: Dependencies, kind: ResourceKind, body: dict, base_url: str, now: str, api: str | None = None
+) -> Stored:
     """Store a new resource (the body is a JSON object: the document's validation guarantees it)."""
-    document = {key: value for key, value in body.items() if key not in kind.server_owned}
+    placement = deps.placement(kind.name, api)
+    document = (placement.representation or AS_STORED).take(body, None)
+    document = {key: value for key, value in document.items() if key not in kind.server_owned}
     resource_id = str(ULID())
-    document = {"id": resource_id, "href": href(deps, kind, base_url, resource_id), **document}
+    document = {"id": resource_id, "href": href(deps, kind, base_url, resource_id, api), **document}
     document.setdefault("@type", kind.definition)
     with deps.unit_of_work(write=True) as uow:
         context = WriteContext(uow, deps, now, resource_id)
         changes: list[StateChange] = []
         if kind.on_create:
             document, changes = kind.on_create(document, context)
+        representable(deps, kind, document, placement)
         row = uow.repository(kind.model).add(document, **kind.columns(document))
         context.emit(kind, events.CREATE, document)
         context.record_changes(kind, document, changes)
-        return Stored(row.doc, row.version)
+        return Stored(show(deps, kind, placement, row.doc), row.version, placement.required)
 
 
-def retrieve(deps: Dependencies, kind: ResourceKind, resource_id: str) -> Stored:
+def retrieve(deps: Dependencies, kind: ResourceKind, resource_id: str, api: str | None = None) -> Stored:
     row = read_document(deps.engine, kind.model, resource_id)
     if row is None:
         raise NotFound(kind.name, resource_id)
-    return Stored(row.doc, row.version, deps.placement(kind.name).required)
+    placement = deps.placement(kind.name, api)
+    return Stored(show(deps, kind, placement, row.doc), row.version, placement.required)
 
 
-def listing(deps: Dependencies, kind: ResourceKind, query: Query) -> Page:
+def in_stored_names(query: Query, placement: Placement) -> Query:
+    """A query in the API's attribute names → the same query on the stored documents."""
+    representation = placement.representation or AS_STORED
+    if representation is AS_STORED:
+        return query
+    return dataclasses.replace(
+        query,
+        conditions=tuple(
+            dataclasses.replace(c, path=representation.stored_path(c.path)) for c in query.conditions
+        ),
+        sort=tuple((representation.stored_path(path), descending) for path, descending in query.sort),
+    )
+
+
+def listing(deps: Dependencies, kind: ResourceKind, query: Query, api: str | None = None) -> Page:
+    placement = deps.placement(kind.name, api)
     with deps.unit_of_work(write=False) as uow:
-        rows, total = uow.repository(kind.model).page(query)
-        shape = deps.placement(kind.name).required
-        return Page([project(row.doc, query.fields, shape) for row in rows], total, query)
+        rows, total = uow.repository(kind.model).page(in_stored_names(query, placement))
+        shape = placement.required
+        documents = [project(show(deps, kind, placement, row.doc), query.fields, shape) for row in rows]
+        return Page(documents, total, query)
 
 
 def _locked(
@@ -198,29 +275,35 @@ def update(
     change: Callable[[dict], dict],
     now: str,
     expected: ExpectedVersion | None = None,
+    api: str | None = None,
 ) -> Stored:
-    """Apply `change` (stored document → candidate) under a row lock, then the domain hook."""
+    """Apply `change` (the resource as `api` shows it → candidate) under a row lock, then the domain hook."""
+    placement = deps.placement(kind.name, api)
     with deps.unit_of_work(write=True) as uow:
         row = _locked(uow, kind, resource_id, expected)
         stored = copy.deepcopy(row.doc)
-        candidate = change(copy.deepcopy(stored))
+        shown = show(deps, kind, placement, stored)
+        candidate = change(copy.deepcopy(shown))
         if not isinstance(candidate, dict):
             raise InvalidRequest(f"the patched {kind.name} is not a JSON object")
-        validator = deps.placement(kind.name).validator
+        validator = placement.validator
         if validator is not None:
             error = next(iter(validator.iter_errors(candidate)), None)
             if error is not None:
                 where = "/".join(str(part) for part in error.absolute_path) or "/"
                 raise InvalidRequest(f"the patched {kind.name} is not valid at {where}: {error.message}")
-        touched = sorted(k for k in kind.immutable if candidate.get(k) != stored.get(k))
+        touched = sorted(k for k in kind.immutable if candidate.get(k) != shown.get(k))
         if touched:
             raise InvalidRequest(f"{', '.join(touched)} cannot be changed")
+        candidate = (placement.representation or AS_STORED).take(candidate, stored)
+        candidate.update({k: stored[k] for k in kind.immutable if k in stored})  # the stored href, not shown
         changes: list[StateChange] = []
         context = WriteContext(uow, deps, now, resource_id)
         if kind.on_update:
             candidate, changes = kind.on_update(stored, candidate, context)
+        representable(deps, kind, candidate, placement)
         row = context.store_update(kind, row, candidate, changes)
-        return Stored(row.doc, row.version)
+        return Stored(show(deps, kind, placement, row.doc), row.version, placement.required)
 
 
 def delete(
@@ -271,7 +354,27 @@ def json_patch(operations: list[dict], immutable: frozenset[str]) -> Callable[[d
     return change
 
 
+def json_patch_query(operations: list[dict], immutable: frozenset[str]) -> Callable[[dict], dict]:
+    """TMF630 JSON Patch Query: each operation's query path is resolved against the document as it is, into
+    plain RFC 6902 operations (one per element the query selects), applied atomically like `json_patch`.
+    A query that selects nothing is a Conflict: the request is well formed, the resource as it is now has
+    no such element (as a failed `test`)."""
+
+    def change(document: dict) -> dict:
+        try:
+            plain = translate(operations, document)
+        except PatchQueryError as exc:
+            if exc.no_match:
+                raise Conflict(str(exc)) from None
+            raise InvalidRequest(str(exc)) from None
+        return json_patch(plain, immutable)(document)
+
+    return change
+
+
 def patch_change(patch_format: PatchFormat, body: Any, kind: ResourceKind) -> Callable[[dict], dict]:
     if patch_format is PatchFormat.JSON_PATCH:
         return json_patch(body, kind.immutable)
+    if patch_format is PatchFormat.JSON_PATCH_QUERY:
+        return json_patch_query(body, kind.immutable)
     return merge_patch(body)

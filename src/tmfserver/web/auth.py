@@ -37,7 +37,7 @@ log = logging.getLogger("tmfserver.auth")
 PRINCIPAL_KEY = "tmfserver.principal"
 API_KEY_HEADER = b"x-api-key"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_DOCUMENTS = ("/swagger.json", "/extensions.json")
+PUBLIC_DOCUMENTS = ("/swagger.json", "/openapi.json", "/extensions.json")
 KEY_FAMILIES = {"RSA": ("RS", "PS"), "EC": ("ES",), "OKP": ("EdDSA", "Ed25519", "Ed448")}
 
 

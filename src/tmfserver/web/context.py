@@ -14,6 +14,7 @@ from .transport import is_trusted
 
 SCOPE_KEY = "tmfserver.dependencies"
 JSON_PATCH = "application/json-patch+json"
+JSON_PATCH_QUERY = "application/json-patch-query+json"
 # A strong entity tag as this server writes them: the stored version in quotes.
 _OUR_ETAG = re.compile(r'^"(\d{1,18})"$')
 
@@ -68,6 +69,11 @@ def expected_version() -> ExpectedVersion | None:
 
 
 def patch_format() -> PatchFormat:
-    """JSON Patch for application/json-patch+json; a JSON Merge Patch for the other JSON media types."""
+    """JSON Patch for application/json-patch+json, JSON Patch Query (TMF630) for
+    application/json-patch-query+json; a JSON Merge Patch for the other JSON media types."""
     content_type = (request.content_type or "").split(";")[0].strip().lower()
-    return PatchFormat.JSON_PATCH if content_type == JSON_PATCH else PatchFormat.MERGE_PATCH
+    if content_type == JSON_PATCH:
+        return PatchFormat.JSON_PATCH
+    if content_type == JSON_PATCH_QUERY:
+        return PatchFormat.JSON_PATCH_QUERY
+    return PatchFormat.MERGE_PATCH

@@ -16,17 +16,27 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def created(stored: Stored) -> tuple[dict, int, dict[str, str]]:
-    return stored.document, 201, {"Location": stored.document["href"], "ETag": etag(stored.version)}
+JSON = "application/json"
 
 
-def one(stored: Stored, fields: Any = None) -> tuple[dict | None, int, dict[str, str]]:
-    """200 with the (projected) document and its ETag, or 304 when the client's If-None-Match is current."""
+def created(stored: Stored, fields: Any = None) -> tuple[dict, int, dict[str, str]]:
+    """201 with the (projected: `fields` on POST, where a document allows it) document, Location, ETag."""
+    headers = {"Location": stored.document["href"], "ETag": etag(stored.version)}
+    return project(stored.document, fields, stored.shape), 201, headers
+
+
+def one(
+    stored: Stored, fields: Any = None, content_type: str | None = None
+) -> tuple[dict | None, int, dict[str, str]]:
+    """200 with the (projected) document and its ETag, or 304 when the client's If-None-Match is current.
+    `content_type`: say it, for operations whose document declares several response media types (Connexion
+    refuses to guess)."""
     tag = etag(stored.version)
+    headers = {"ETag": tag, **({"Content-Type": content_type} if content_type else {})}
     if_none_match = request.headers.get("if-none-match")
     if if_none_match and (if_none_match.strip() == "*" or tag in {t.strip() for t in if_none_match.split(",")}):
         return None, 304, {"ETag": tag}
-    return project(stored.document, fields, stored.shape), 200, {"ETag": tag}
+    return project(stored.document, fields, stored.shape), 200, headers
 
 
 def _page_link(offset: int, limit: int) -> str:

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..specdiff import base_path
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -27,7 +29,7 @@ class Operations:
         # Per path template, in document order: its pattern and its operations by method.
         self.paths: list[tuple[re.Pattern[str], dict[str, Operation]]] = []
         for document in documents:
-            base = document.get("basePath", "").rstrip("/")
+            base = base_path(document)
             for template, operations in document.get("paths", {}).items():
                 by_method: dict[str, Operation] = {}
                 for method, operation in operations.items():

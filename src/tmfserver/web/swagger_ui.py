@@ -1,4 +1,5 @@
-"""Swagger UI at `<basePath>/ui/`: Connexion's bundled page, one per base path, on the served documents.
+"""Swagger UI at `<basePath>/ui/`: Connexion's bundled page, one per base path, on the served documents
+(`swagger.json` for the Swagger 2.0 documents, `openapi.json` for OpenAPI 3 ones such as TMF663 v5).
 
 The page loads the documents `ServedDocuments` serves byte for byte, never Connexion's re-serialised spec
 (which fails on TMF663's recursive CartItem). "Try it out" calls the host and scheme the document came from,
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 
 from connexion.options import SwaggerUIOptions
 
-OFFICIAL_DOCUMENT = "swagger.json"
+OFFICIAL_DOCUMENTS = ("swagger.json", "openapi.json")  # Swagger 2.0, OpenAPI 3
 
 
 def swagger_ui_options(url: str, served: Mapping[str, dict]) -> SwaggerUIOptions:
@@ -24,7 +25,7 @@ def swagger_ui_options(url: str, served: Mapping[str, dict]) -> SwaggerUIOptions
     base, name = url.rsplit("/", 1)
     here = sorted(
         (other for other in served if other.rsplit("/", 1)[0] == base),
-        key=lambda other: (not other.endswith("/" + OFFICIAL_DOCUMENT), other),
+        key=lambda other: (other.rsplit("/", 1)[1] not in OFFICIAL_DOCUMENTS, other),
     )
     selector = {}
     if len(here) > 1:
@@ -33,6 +34,6 @@ def swagger_ui_options(url: str, served: Mapping[str, dict]) -> SwaggerUIOptions
     return SwaggerUIOptions(
         serve_spec=False,  # ServedDocuments serves the built file itself
         spec_path="/" + name,
-        swagger_ui=name == OFFICIAL_DOCUMENT,
+        swagger_ui=name in OFFICIAL_DOCUMENTS,
         swagger_ui_template_arguments=selector,
     )

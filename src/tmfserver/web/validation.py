@@ -154,6 +154,7 @@ def validator_map(max_depth: int, max_items: int, max_string: int) -> dict:
             {
                 "*/*json": json_validator,
                 "application/json-patch+json": patch_validator,
+                "application/json-patch-query+json": patch_validator,
             }
         ),
     }
