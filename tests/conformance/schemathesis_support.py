@@ -82,7 +82,13 @@ class Budget:
 BUDGET = Budget.from_env()
 
 
-def config() -> SchemathesisConfig:
+# CI: v5's cart schemas are far deeper than v4's (polymorphic product, party and contact media, all recursive,
+# in the cart bodies and in every event payload): deriving the examples and coverage variants of its operations
+# took ~280 s at collection alone. In CI v5 runs the fuzzing and stateful phases; `make fuzz` runs every phase.
+V5_CI_PHASES = {"examples": {"enabled": False}, "coverage": {"enabled": False}}
+
+
+def config(name: str = "") -> SchemathesisConfig:
     # CI is reproducible (fixed seed, no example database); a long run explores and remembers failures.
     reproducible = {} if BUDGET.long_run else {"seed": 652_663}
     return SchemathesisConfig.from_dict(
@@ -97,6 +103,7 @@ def config() -> SchemathesisConfig:
             "phases": {
                 "examples": {"enabled": True},
                 "coverage": {"enabled": True},
+                **(V5_CI_PHASES if name == "TMF663-v5" and not BUDGET.long_run else {}),
                 "fuzzing": {"enabled": True},
                 "stateful": {
                     "enabled": True,
@@ -156,7 +163,7 @@ def load(name: str, app: Any = None) -> Any:
     if not path.is_file():
         specbuild.build_all()
     document = json.loads(path.read_text())
-    schema = schemathesis.openapi.from_dict(document, config=config())
+    schema = schemathesis.openapi.from_dict(document, config=config(name))
     if EXCLUDED_PATHS:
         schema = schema.exclude(path_regex=EXCLUDED_PATHS)
     if BUDGET.thin_coverage:

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import RSAAlgorithm
 
 from tests.conftest import _empty_tables
+from tmfserver import specdiff
 from tmfserver.app import create_app
 from tmfserver.bootstrap import document_path
 from tmfserver.registry import SERVED, find_document
@@ -280,7 +281,7 @@ def _operations() -> list[tuple[str, str]]:
     operations = []
     for spec in (spec for api in SERVED for spec in api.documents):
         document = json.loads(document_path(spec).read_text())
-        base = document["basePath"].rstrip("/")
+        base = specdiff.base_path(document)  # Swagger 2 basePath or the OpenAPI 3 server URL's path
         for template, methods in document["paths"].items():
             path = base + re.sub(r"\{[^}]+\}", SOME_ID, template)
             operations.extend((m.upper(), path) for m in methods if m != "parameters")
