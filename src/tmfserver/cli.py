@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from alembic import command
 from alembic.config import Config
@@ -36,6 +36,51 @@ def alembic_config(database_url: str) -> Config:
 
 def migrate(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "head")
+
+
+def database_or_exit(settings: Settings) -> None:
+    """`serve` and `migrate` start against a database that answers: wait for it up to TMF_DB_WAIT_SECONDS
+    (one WARNING when it does not answer at once), then exit 1 with one line naming it, password masked."""
+    from .store.db import wait_until_reachable
+    from .store.errors import DatabaseUnavailable
+
+    def waiting(error: DatabaseUnavailable) -> None:
+        facts = {"database": masked_value(settings, "database_url"), "error": error.detail}
+        message = f"database unreachable; waiting up to {settings.db_wait_seconds:g} s"
+        logging.getLogger("tmfserver.database").warning(message, extra=facts)
+
+    try:
+        wait_until_reachable(
+            settings.database_url,
+            settings.db_wait_seconds,
+            connect_timeout_seconds=settings.db_connect_timeout_seconds,
+            on_first_failure=waiting,
+        )
+    except DatabaseUnavailable as error:
+        unreachable(settings, f"after {settings.db_wait_seconds:g} s: {error.detail}")
+
+
+def unreachable(settings: Settings, detail: str) -> NoReturn:
+    print(
+        f"tmfserver: database unreachable at {masked_value(settings, 'database_url')} {detail}", file=sys.stderr
+    )
+    raise SystemExit(1)
+
+
+def migrate_or_exit(settings: Settings) -> None:
+    """`migrate` for the commands: a database that goes away meanwhile is one line and exit 1, no traceback
+    (run it again once the database is back: Alembic applies what is still missing)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .store.errors import unavailability
+
+    try:
+        migrate(settings.database_url)
+    except SQLAlchemyError as error:
+        detail = unavailability(error)
+        if detail is None:
+            raise
+        unreachable(settings, f"while migrating: {detail}")
 
 
 def dependencies_for(settings: Settings) -> Dependencies:
@@ -268,13 +313,15 @@ def main(argv: list[str] | None = None) -> None:
         for path in specbuild.build_all():
             print(f"built {path}")
     elif args.command == "migrate":
-        migrate(settings.database_url)
+        database_or_exit(settings)
+        migrate_or_exit(settings)
     elif args.command == "serve":
         from .metrics import prepare_multiprocess_metrics
         from .serving import serve
 
+        database_or_exit(settings)
         if not args.no_migrate:
-            migrate(settings.database_url)
+            migrate_or_exit(settings)
         prepare_multiprocess_metrics(settings, args.workers)  # before the workers import prometheus_client
         serve(settings, args.workers)  # returns after a graceful SIGTERM/SIGINT shutdown (exit status 0)
     elif args.command == "dispatch":

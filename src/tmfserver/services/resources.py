@@ -165,7 +165,8 @@ def create(deps: Dependencies, kind: ResourceKind, body: dict, base_url: str, no
 
 
 def retrieve(deps: Dependencies, kind: ResourceKind, resource_id: str) -> Stored:
-    row = read_document(deps.engine, kind.model, resource_id)
+    with deps.database():
+        row = read_document(deps.engine, kind.model, resource_id)
     if row is None:
         raise NotFound(kind.name, resource_id)
     return Stored(row.doc, row.version, deps.placement(kind.name).required)
