@@ -12,6 +12,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
 
 from alembic import command
@@ -67,20 +69,22 @@ def unreachable(settings: Settings, detail: str) -> NoReturn:
     raise SystemExit(1)
 
 
-def migrate_or_exit(settings: Settings) -> None:
-    """`migrate` for the commands: a database that goes away meanwhile is one line and exit 1, no traceback
-    (run it again once the database is back: Alembic applies what is still missing)."""
+@contextmanager
+def outage_in_one_line(settings: Settings, while_doing: str) -> Iterator[None]:
+    """A database that goes away while a command works: one line and exit 1, no traceback (run the command
+    again once the database is back; `migrate` applies what is still missing)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .store.errors import unavailability
+    from .services.exceptions import Unavailable
+    from .store.errors import DatabaseUnavailable, unavailability
 
     try:
-        migrate(settings.database_url)
-    except SQLAlchemyError as error:
-        detail = unavailability(error)
+        yield
+    except (SQLAlchemyError, DatabaseUnavailable, Unavailable) as error:
+        detail = error.detail if isinstance(error, Unavailable) else unavailability(error)
         if detail is None:
             raise
-        unreachable(settings, f"while migrating: {detail}")
+        unreachable(settings, f"while {while_doing}: {detail}")
 
 
 def dependencies_for(settings: Settings) -> Dependencies:
@@ -314,22 +318,27 @@ def main(argv: list[str] | None = None) -> None:
             print(f"built {path}")
     elif args.command == "migrate":
         database_or_exit(settings)
-        migrate_or_exit(settings)
+        with outage_in_one_line(settings, "migrating"):
+            migrate(settings.database_url)
     elif args.command == "serve":
         from .metrics import prepare_multiprocess_metrics
         from .serving import serve
 
         database_or_exit(settings)
         if not args.no_migrate:
-            migrate_or_exit(settings)
+            with outage_in_one_line(settings, "migrating"):
+                migrate(settings.database_url)
         prepare_multiprocess_metrics(settings, args.workers)  # before the workers import prometheus_client
         serve(settings, args.workers)  # returns after a graceful SIGTERM/SIGINT shutdown (exit status 0)
     elif args.command == "dispatch":
-        dispatch(settings, args.once, args.metrics_port)
+        with outage_in_one_line(settings, "dispatching"):  # the loops wait outages out; --once does not
+            dispatch(settings, args.once, args.metrics_port)
     elif args.command == "events" and args.events_command == "dead-letters":
-        dead_letters(settings, args.limit)
+        with outage_in_one_line(settings, "reading dead letters"):
+            dead_letters(settings, args.limit)
     elif args.command == "events" and args.events_command == "replay":
-        replay(settings, args.ids)
+        with outage_in_one_line(settings, "replaying"):
+            replay(settings, args.ids)
     elif args.command == "check-config":
         raise SystemExit(check_config(settings, args.json, args.table, args.connect))
 

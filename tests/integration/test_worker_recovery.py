@@ -74,10 +74,13 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_a_killed_worker_is_replaced_by_one_that_serves(tmp_path: Path) -> None:
+def test_a_killed_worker_is_replaced_by_one_that_serves(
+    backend: str, database_url: str, tmp_path: Path
+) -> None:
     log = tmp_path / "server.log"
     env = {"TMF_LOG_FORMAT": "json", "TMF_LOG_LEVEL": "INFO", "TMF_BACKGROUND_WORKERS": "false"}
-    with server_process(f"sqlite:///{tmp_path / 'w.db'}", log, workers=2, env=env) as (origin, process):
+    served = database_url if backend == "postgresql" else f"sqlite:///{tmp_path / 'w.db'}"
+    with server_process(served, log, workers=2, env=env) as (origin, process):
         port, group = int(origin.rsplit(":", 1)[1]), process.pid
         deadline = time.monotonic() + 30
         while len(started_workers(log)) < 2 and time.monotonic() < deadline:
