@@ -198,7 +198,9 @@ def check_config(settings: Settings, as_json: bool, table: bool, connect: bool) 
     if connect:
         from sqlalchemy import create_engine, text
 
-        engine = create_engine(settings.database_url, connect_args=connect_timeout(settings.database_url))
+        timeout = settings.db_connect_timeout_seconds
+        connect_args = {"connect_timeout": timeout} if settings.database_url.startswith("postgresql") else {}
+        engine = create_engine(settings.database_url, connect_args=connect_args)
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
@@ -212,10 +214,6 @@ def check_config(settings: Settings, as_json: bool, table: bool, connect: bool) 
         finally:
             engine.dispose()
     return 0
-
-
-def connect_timeout(database_url: str) -> dict:
-    return {"connect_timeout": 5} if database_url.startswith("postgresql") else {}
 
 
 def settings_table() -> str:
