@@ -134,7 +134,13 @@ def placements(apis: Sequence[ServedApi]) -> dict[str, tuple[Placement, ...]]:
 def wire(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -> Wiring:
     """Everything the server needs, built once per process."""
     settings = settings or Settings()
-    engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
+    engine = make_engine(
+        settings.database_url,
+        settings.db_pool_size,
+        settings.db_max_overflow,
+        connect_timeout_seconds=settings.db_connect_timeout_seconds,
+        pool_timeout_seconds=settings.db_pool_timeout_seconds,
+    )
     use_immediate_transactions_on_sqlite(engine)
     metrics.instrument_pool(engine)
     served = tuple(serve_api(api) for api in apis)

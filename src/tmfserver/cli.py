@@ -13,7 +13,9 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, NoReturn
 
 from alembic import command
 from alembic.config import Config
@@ -37,6 +39,53 @@ def alembic_config(database_url: str) -> Config:
 
 def migrate(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "head")
+
+
+def database_or_exit(settings: Settings) -> None:
+    """`serve` and `migrate` start against a database that answers: wait for it up to TMF_DB_WAIT_SECONDS
+    (one WARNING when it does not answer at once), then exit 1 with one line naming it, password masked."""
+    from .store.db import wait_until_reachable
+    from .store.errors import DatabaseUnavailable
+
+    def waiting(error: DatabaseUnavailable) -> None:
+        facts = {"database": masked_value(settings, "database_url"), "error": error.detail}
+        message = f"database unreachable; waiting up to {settings.db_wait_seconds:g} s"
+        logging.getLogger("tmfserver.database").warning(message, extra=facts)
+
+    try:
+        wait_until_reachable(
+            settings.database_url,
+            settings.db_wait_seconds,
+            connect_timeout_seconds=settings.db_connect_timeout_seconds,
+            on_first_failure=waiting,
+        )
+    except DatabaseUnavailable as error:
+        unreachable(settings, f"after {settings.db_wait_seconds:g} s: {error.detail}")
+
+
+def unreachable(settings: Settings, detail: str) -> NoReturn:
+    print(
+        f"tmfserver: database unreachable at {masked_value(settings, 'database_url')} {detail}", file=sys.stderr
+    )
+    raise SystemExit(1)
+
+
+@contextmanager
+def outage_in_one_line(settings: Settings, while_doing: str) -> Iterator[None]:
+    """A database that goes away while a command works: one line and exit 1, no traceback (run the command
+    again once the database is back; `migrate` applies what is still missing)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .services.exceptions import Unavailable
+    from .store.errors import DatabaseUnavailable, unavailability
+
+    try:
+        yield
+    except (SQLAlchemyError, DatabaseUnavailable, Unavailable) as error:
+        detail = error.detail if isinstance(error, Unavailable) else unavailability(error)
+        if detail is None:
+            raise
+        unreachable(settings, f"while {while_doing}: {detail}")
 
 
 def dependencies_for(settings: Settings) -> Dependencies:
@@ -150,7 +199,9 @@ def check_config(settings: Settings, as_json: bool, table: bool, connect: bool) 
     if connect:
         from sqlalchemy import create_engine, text
 
-        engine = create_engine(settings.database_url, connect_args=connect_timeout(settings.database_url))
+        timeout = settings.db_connect_timeout_seconds
+        connect_args = {"connect_timeout": timeout} if settings.database_url.startswith("postgresql") else {}
+        engine = create_engine(settings.database_url, connect_args=connect_args)
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
@@ -164,10 +215,6 @@ def check_config(settings: Settings, as_json: bool, table: bool, connect: bool) 
         finally:
             engine.dispose()
     return 0
-
-
-def connect_timeout(database_url: str) -> dict:
-    return {"connect_timeout": 5} if database_url.startswith("postgresql") else {}
 
 
 def settings_table() -> str:
@@ -348,21 +395,28 @@ def main(argv: list[str] | None = None) -> None:
         for path in specbuild.build_all():
             print(f"built {path}")
     elif args.command == "migrate":
-        migrate(settings.database_url)
+        database_or_exit(settings)
+        with outage_in_one_line(settings, "migrating"):
+            migrate(settings.database_url)
     elif args.command == "serve":
         from .metrics import prepare_multiprocess_metrics
         from .serving import serve
 
+        database_or_exit(settings)
         if not args.no_migrate:
-            migrate(settings.database_url)
+            with outage_in_one_line(settings, "migrating"):
+                migrate(settings.database_url)
         prepare_multiprocess_metrics(settings, args.workers)  # before the workers import prometheus_client
         serve(settings, args.workers)  # returns after a graceful SIGTERM/SIGINT shutdown (exit status 0)
     elif args.command == "dispatch":
-        dispatch(settings, args.once, args.metrics_port)
+        with outage_in_one_line(settings, "dispatching"):  # the loops wait outages out; --once does not
+            dispatch(settings, args.once, args.metrics_port)
     elif args.command == "events" and args.events_command == "dead-letters":
-        dead_letters(settings, args.limit)
+        with outage_in_one_line(settings, "reading dead letters"):
+            dead_letters(settings, args.limit)
     elif args.command == "events" and args.events_command == "replay":
-        replay(settings, args.ids)
+        with outage_in_one_line(settings, "replaying"):
+            replay(settings, args.ids)
     elif args.command == "spec-upgrade":
         try:
             spec_upgrade(args.api, args.version, args.source, args.url)

@@ -176,8 +176,12 @@ def configure_logging(settings: Settings) -> dict:
 IGNORED_WARNINGS = ("Using `httpx` with `starlette.testclient` is deprecated",)
 
 
-def capture_warnings() -> None:
-    """Warnings become log records in the same format, not bare stderr text; known noise is dropped."""
+def ignore_known_warnings() -> None:
     for message in IGNORED_WARNINGS:
         warnings.filterwarnings("ignore", message=re.escape(message))
+
+
+def capture_warnings() -> None:
+    """Warnings become log records in the same format, not bare stderr text; known noise is dropped."""
+    ignore_known_warnings()
     logging.captureWarnings(True)

@@ -39,6 +39,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .settings import Settings
+from .store.errors import unavailability
 from .store.models import Delivery, OutboxEvent
 
 log = logging.getLogger("tmfserver.metrics")
@@ -164,7 +165,8 @@ class OutboxCollector(Collector):
                 pending, oldest = connection.execute(pending_query).one()
                 dead = connection.execute(dead_query).scalar_one()
         except SQLAlchemyError as exc:
-            log.warning("outbox metrics left out of this scrape: %s: %s", exc.__class__.__name__, exc)
+            reason = unavailability(exc) or f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            log.warning("outbox metrics left out of this scrape: %s", reason)
             return
         if oldest is not None and oldest.tzinfo is None:  # SQLite returns the stored UTC time naive
             oldest = oldest.replace(tzinfo=UTC)

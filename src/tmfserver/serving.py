@@ -9,19 +9,28 @@ adjusted here:
   process: exit status -15/143 after a shutdown that went well. `GracefulServer` ends normally (status 0).
 - with `--workers N` the supervisor process keeps its copy of the listening socket until every worker has
   finished, so new connections would queue unanswered instead of being refused. `Supervisor` closes it first.
+
+With `--workers N` the supervisor also replaces a worker that died; `Supervisor` makes that prompt (see there).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
+import pickle
+import socket
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import uvicorn
+from uvicorn._subprocess import subprocess_started
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 from .logs import capture_warnings, logging_config
 from .settings import Settings
@@ -52,9 +61,68 @@ class GracefulServer(uvicorn.Server):
                 self._captured_signals.clear()  # the shutdown *was* the signal's handling
 
 
+# A worker that has not answered its first health check this long after it was spawned is stuck in its start.
+WORKER_STARTUP_SECONDS = 60.0
+
+# Workers come from a fork server (multiprocessing's "forkserver"): a clean process, started once, that has
+# imported the heavy libraries (tmfserver/preload.py) and forks a worker on request. uvicorn spawns a fresh
+# interpreter per worker instead, which imports everything again (about 3 s of CPU before it serves).
+FORK_SERVER = multiprocessing.get_context("forkserver")
+PRELOAD = "tmfserver.preload"
+
+
+class Worker(Process):
+    """uvicorn's worker process, forked by the fork server (warm) rather than spawned (cold). Everything else
+    — arguments, socket passing, the start — is uvicorn's (`uvicorn._subprocess.get_subprocess`)."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        try:
+            stdin_fileno: int | None = sys.stdin.fileno()
+        except (AttributeError, OSError):
+            stdin_fileno = None
+        arguments = {"config": config, "target": self.target, "sockets": sockets, "stdin_fileno": stdin_fileno}
+        self.process = FORK_SERVER.Process(target=subprocess_started, kwargs=arguments)
+
+
+@dataclass
+class _HealthCheck:
+    """The supervisor's view of one worker: its unanswered ping, and whether it has ever answered."""
+
+    sent_at: float | None = None
+    answered: bool = False
+
+
 class Supervisor(Multiprocess):
-    """uvicorn's worker supervisor; on SIGTERM/SIGINT it closes its own copy of the listening socket before
-    stopping the workers, so the port refuses connections as soon as the workers have closed theirs."""
+    """uvicorn's worker supervisor, with three changes.
+
+    On SIGTERM/SIGINT it closes its own copy of the listening socket before stopping the workers, so the port
+    refuses connections as soon as the workers have closed theirs.
+
+    Health checks do not block (`keep_subprocess_alive`). uvicorn 0.54 pings each worker in turn every 0.5 s
+    and waits up to `timeout_worker_healthcheck` for each answer, killing a worker that has not answered as
+    hung. A freshly spawned worker answers only once it has imported uvicorn, pydantic and SQLAlchemy: about
+    1 s, over 5 s on a busy machine. So replacements were killed as "hung" before they could start, again and
+    again, and meanwhile the supervisor watched no other worker. Here each pass reaps dead workers at once,
+    sends pings without waiting and reads the answers that have arrived; a worker is killed as hung only when
+    its answer is overdue: TMF_WORKER_HEALTHCHECK_SECONDS once it has answered before, WORKER_STARTUP_SECONDS
+    while it starts.
+
+    Workers are forked from a warm fork server (`Worker`), not spawned cold. Measured with 2 workers under a
+    write load, from SIGKILL to the replacement serving: 8 to 15 s with uvicorn's supervisor, about 1.5 s
+    with this one (docs/operating.md, "Worker processes"). SIGHUP (restart all) and SIGTTIN (one more worker)
+    keep uvicorn's own code and spawn their workers cold."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        self._health: dict[int | None, _HealthCheck] = {}
+        FORK_SERVER.set_forkserver_preload([PRELOAD])
+
+    def init_processes(self) -> None:
+        for _ in range(self.processes_num):
+            process = Worker(self.config, self.sockets)
+            process.start()
+            self.processes.append(process)
 
     def _close_listeners(self) -> None:
         for sock in self.sockets:
@@ -67,6 +135,51 @@ class Supervisor(Multiprocess):
     def handle_int(self) -> None:
         self._close_listeners()
         super().handle_int()
+
+    def _responsive(self, process: Process) -> bool:
+        """Whether a running worker is answering health checks in time; never waits for the answer."""
+        health = self._health.setdefault(process.pid, _HealthCheck())
+        now = time.monotonic()
+        try:
+            if health.sent_at is not None:
+                if not process.parent_conn.poll():
+                    limit = (
+                        self.config.timeout_worker_healthcheck if health.answered else WORKER_STARTUP_SECONDS
+                    )
+                    return now - health.sent_at <= limit
+                process.parent_conn.recv()  # the worker's `server.started`; an answer is what counts
+                health.answered = True
+            process.parent_conn.send(b"ping")
+            health.sent_at = now
+            return True
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return False
+
+    def keep_subprocess_alive(self) -> None:
+        """uvicorn's own, with `_responsive` instead of its blocking `process.is_alive(timeout)`."""
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            if process.process.is_alive() and self._responsive(process):
+                continue
+            self._health.pop(process.pid, None)
+            process.kill()  # when hung; a dead one is only reaped
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:  # the app or the socket is broken: a restart would be too
+                log.error("worker failed to start; stopping", extra={"worker_pid": process.pid})
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            log.warning(
+                "worker died; replacing it", extra={"worker_pid": process.pid, "exit_code": process.exitcode}
+            )
+            replacement = Worker(self.config, self.sockets)
+            replacement.start()
+            self.processes[idx] = replacement
+        alive = {process.pid for process in self.processes}
+        for pid in [pid for pid in self._health if pid not in alive]:  # workers replaced by SIGHUP/SIGTTOU
+            del self._health[pid]
 
 
 def uvicorn_config(settings: Settings, workers: int) -> Config:
@@ -82,6 +195,7 @@ def uvicorn_config(settings: Settings, workers: int) -> Config:
         server_header=False,
         proxy_headers=False,  # X-Forwarded-* are interpreted by the app, from trusted peers only
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,  # type: ignore[arg-type]  # float is fine
+        timeout_worker_healthcheck=settings.worker_healthcheck_seconds,  # type: ignore[arg-type]  # float too
     )
 
 

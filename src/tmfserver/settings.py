@@ -84,6 +84,27 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(5, ge=1, description="connection pool per process (PostgreSQL)")
     db_max_overflow: int = Field(10, ge=0, description="extra connections beyond the pool (PostgreSQL)")
+    # Database outages (docs/operating.md, "Database outages"; docs/decisions/0039-database-outage-is-a-503.md).
+    db_connect_timeout_seconds: int = Field(
+        5, ge=2, description="opening a PostgreSQL connection gives up after this (libpq minimum: 2)"
+    )
+    db_pool_timeout_seconds: float = Field(
+        10.0, gt=0, description="a request waits this long for a free pooled connection, then 503"
+    )
+    db_retry_after_seconds: int = Field(
+        5, ge=1, description="`Retry-After` of the 503 answered while the database is unavailable"
+    )
+    db_backoff_cap_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="longest pause of the dispatcher and the scheduler between attempts while the database "
+        "is unavailable",
+    )
+    db_wait_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="`serve` and `migrate` wait this long for an unreachable database, then exit 1",
+    )
 
     callback_allow_private: bool = Field(False, description="allow loopback/private callback addresses")
     delivery_timeout_seconds: float = Field(5.0, gt=0, description="one callback POST")
@@ -115,6 +136,12 @@ class Settings(BaseSettings):
         20.0,
         gt=0,
         description="on SIGTERM, how long requests in progress may still take before being cancelled",
+    )
+    worker_healthcheck_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="`serve --workers N`: a worker that leaves the supervisor's health check unanswered this "
+        "long is killed and replaced (a dead one is replaced at once)",
     )
 
     # Health and metrics (/health/live, /health/ready, /metrics; tmfserver/metrics.py, web/health.py).

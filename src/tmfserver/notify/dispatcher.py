@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .. import metrics
 from ..store import outbox
+from ..store.errors import DatabaseUnavailable, Outage
 from ..store.unit_of_work import unit_of_work
 from .callbacks import UnsafeCallback, check_callback
 
@@ -59,6 +60,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
         transport: httpx.BaseTransport | None = None,
+        outage_cap_seconds: float = 10.0,
     ) -> None:
         self.sessions = sessions
         self.policy = policy or RetryPolicy()
@@ -70,6 +72,7 @@ class Dispatcher:
         self.client = httpx.Client(timeout=timeout_seconds, transport=transport, follow_redirects=False)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tmf-deliver")
         self.in_flight: set[Future] = set()
+        self.outage = Outage(log, cap=outage_cap_seconds, jitter=jitter)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -120,14 +123,23 @@ class Dispatcher:
         """Deliver one resource's consecutive deliveries in order; stop at the first failure and give the
         rest back, so nothing overtakes an event that is waiting for its retry. When the dispatcher is
         stopping, the delivery being sent is finished and the rest are given back the same way (the next
-        dispatcher takes them at once, in order). Returns attempts made."""
-        for index, delivery in enumerate(run):
-            if self._stop.is_set():
-                self._release(run[index:])
-                return index
-            if not self.deliver(delivery):
-                self._release(run[index + 1 :])
-                return index + 1
+        dispatcher takes them at once, in order). Returns attempts made.
+
+        When the database goes away meanwhile, the outcome of the attempt cannot be recorded: the run stops
+        and its deliveries stay leased; once the lease ends they are claimed again and sent again (at least
+        once: a subscriber may see such an event twice, with the same eventId)."""
+        index = 0
+        try:
+            for index, delivery in enumerate(run):
+                if self._stop.is_set():
+                    self._release(run[index:])
+                    return index
+                if not self.deliver(delivery):
+                    self._release(run[index + 1 :])
+                    return index + 1
+        except DatabaseUnavailable as error:  # the loop's next claim notices and logs the outage
+            log.debug("delivery outcome not recorded: database unavailable", extra={"error": error.detail})
+            return index + 1
         return len(run)
 
     def _release(self, rest: list[outbox.ClaimedDelivery]) -> None:
@@ -149,18 +161,29 @@ class Dispatcher:
 
     # --- background loop ------------------------------------------------------------------------------
     def _loop(self, idle_seconds: float) -> None:
+        """Claim and hand out deliveries until stopped. While the database is unavailable, pause with backoff
+        (one WARNING when it goes, one INFO when it is back: `Outage`); an unexpected error is logged with
+        its traceback and paused on a backoff of its own, so that neither floods the log."""
+        errors = 0
         while not self._stop.is_set():
             self.in_flight = {f for f in self.in_flight if not f.done()}
             claimed: list = []
+            pause = idle_seconds
             try:
                 if len(self.in_flight) < self.batch:
                     claimed = self.claim()
+                    self.outage.succeeded()
                     for run in self.runs(claimed):
                         self.in_flight.add(self.pool.submit(self.deliver_run, run))
+                errors = 0
+            except DatabaseUnavailable as error:
+                pause = max(idle_seconds, self.outage.failed(error.detail))
             except Exception:
                 log.exception("dispatcher pass failed")
-            if not claimed:
-                self._stop.wait(idle_seconds)
+                errors += 1
+                pause = min(self.outage.cap, idle_seconds * 2**errors)
+            if not claimed or pause > idle_seconds:
+                self._stop.wait(pause)
 
     def start(self, idle_seconds: float = 0.2) -> None:
         self._thread = threading.Thread(

@@ -13,7 +13,9 @@ import threading
 
 from ..clock import utc_now_iso
 from ..notify.dispatcher import Dispatcher, RetryPolicy
+from ..store.errors import Outage
 from .dependencies import Dependencies
+from .exceptions import Unavailable
 from .orders import run_due_cancellations
 from .simulator import simulate_step
 
@@ -34,6 +36,7 @@ def make_dispatcher(deps: Dependencies) -> Dispatcher:
         ),
         timeout_seconds=settings.delivery_timeout_seconds,
         allow_private=settings.callback_allow_private,
+        outage_cap_seconds=settings.db_backoff_cap_seconds,
     )
 
 
@@ -45,14 +48,22 @@ class BackgroundWork:
         self._stop = threading.Event()
         self._scheduler = threading.Thread(target=self._schedule, name="tmf-scheduler", daemon=True)
         self._rng = random.Random()
+        self.outage = Outage(log, cap=deps.settings.db_backoff_cap_seconds)
 
     def _schedule(self) -> None:
-        while not self._stop.wait(SCHEDULER_INTERVAL_SECONDS):
+        """Every second: due cancellations (and simulator steps). While the database is unavailable, pause
+        with backoff and log the outage once (`Outage`); log an unexpected error with its traceback."""
+        pause = SCHEDULER_INTERVAL_SECONDS
+        while not self._stop.wait(pause):
+            pause = SCHEDULER_INTERVAL_SECONDS
             try:
                 run_due_cancellations(self.deps, utc_now_iso())
                 if self.deps.settings.simulate_fulfilment:
                     simulate_step(self.deps, utc_now_iso(), self._rng)
-            except Exception:  # keep scheduling after a database hiccup
+                self.outage.succeeded()
+            except Unavailable as error:
+                pause = max(pause, self.outage.failed(error.detail))
+            except Exception:  # keep scheduling after an unexpected error
                 log.exception("scheduled work failed")
 
     def start(self) -> None:

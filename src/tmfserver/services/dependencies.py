@@ -11,7 +11,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..settings import Settings
+from ..store.errors import DatabaseUnavailable
 from ..store.unit_of_work import UnitOfWork, unit_of_work
+from .exceptions import Unavailable
 
 if TYPE_CHECKING:
     from ..query.projection import RequiredKeys
@@ -43,8 +45,17 @@ class Dependencies:
 
     @contextmanager
     def unit_of_work(self, *, write: bool) -> Iterator[UnitOfWork]:
-        with unit_of_work(self.sessions, write=write) as uow:
+        with self.database(), unit_of_work(self.sessions, write=write) as uow:
             yield uow
+
+    @contextmanager
+    def database(self) -> Iterator[None]:
+        """Around any use of the database by a service: an outage (the store's `DatabaseUnavailable`) leaves
+        as `Unavailable`, with the advice of TMF_DB_RETRY_AFTER_SECONDS."""
+        try:
+            yield
+        except DatabaseUnavailable as error:
+            raise Unavailable(error.detail, self.settings.db_retry_after_seconds) from error
 
     def placement(self, resource: str, api: str | None = None) -> Placement:
         """Where `resource` is served by `api` (by default: by the API that first served it)."""

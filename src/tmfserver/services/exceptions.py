@@ -33,3 +33,13 @@ class PreconditionFailed(ServiceError):
     def __init__(self, current_version: int) -> None:
         super().__init__(f"the resource has changed; its current version is {current_version}")
         self.current_version = current_version
+
+
+class Unavailable(ServiceError):
+    """The database cannot serve the request now (unreachable, restarting, out of connections, read-only);
+    the same request may succeed later. `detail` says why, for logs; the client is told when to try again."""
+
+    def __init__(self, detail: str, retry_after_seconds: int) -> None:
+        super().__init__(f"the database is unavailable; try again in {retry_after_seconds} s")
+        self.detail = detail
+        self.retry_after_seconds = retry_after_seconds

@@ -226,7 +226,8 @@ def create(
 
 
 def retrieve(deps: Dependencies, kind: ResourceKind, resource_id: str, api: str | None = None) -> Stored:
-    row = read_document(deps.engine, kind.model, resource_id)
+    with deps.database():
+        row = read_document(deps.engine, kind.model, resource_id)
     if row is None:
         raise NotFound(kind.name, resource_id)
     placement = deps.placement(kind.name, api)

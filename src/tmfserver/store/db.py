@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..query.parse import compile_regex
+from .errors import DatabaseUnavailable, database_errors
 
 
 # Why: docs/decisions/0026-re2-for-regex-filters.md
@@ -30,7 +33,17 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
 
 
-def make_engine(database_url: str, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+def make_engine(
+    database_url: str,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    *,
+    connect_timeout_seconds: int = 5,
+    pool_timeout_seconds: float = 10.0,
+) -> Engine:
+    """An engine whose every wait is bounded, so that a request during a database outage fails (503) instead
+    of hanging: opening a PostgreSQL connection (`connect_timeout`), waiting for a free pooled connection
+    (`pool_timeout`), and on SQLite waiting for another writer (`busy_timeout`)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         pool: dict = {}
@@ -38,12 +51,59 @@ def make_engine(database_url: str, pool_size: int = 5, max_overflow: int = 10) -
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
             # Keep every connection the pool may hand out: overflow connections would be opened (and their
             # PRAGMAs run) and closed again on every burst of more than pool_size concurrent requests.
-            pool = {"pool_size": pool_size + max_overflow, "max_overflow": 0}
+            pool = {
+                "pool_size": pool_size + max_overflow,
+                "max_overflow": 0,
+                "pool_timeout": pool_timeout_seconds,
+            }
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout_seconds,
+        # A connection the server dropped (restart, failover) is noticed at checkout and replaced; a failed
+        # ping of one connection invalidates the whole pool (they all went with the server).
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": connect_timeout_seconds},
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def wait_until_reachable(
+    database_url: str,
+    seconds: float,
+    *,
+    connect_timeout_seconds: int = 5,
+    on_first_failure: Callable[[DatabaseUnavailable], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Return once `SELECT 1` answers; retry (every 0.5 s, doubling up to 5 s) for at most `seconds`, then
+    raise the last `DatabaseUnavailable`. Errors that are not an outage (errors.unavailability) are raised at
+    once. PostgreSQL refusing the connection itself (an unknown role or database, a wrong password) counts as
+    unavailable: psycopg gives such refusals no SQLSTATE to tell them from a server that is starting, and a
+    database still being provisioned is worth the wait; the final error names the cause."""
+    engine = make_engine(database_url, 1, 0, connect_timeout_seconds=connect_timeout_seconds)
+    deadline = time.monotonic() + seconds
+    pause = 0.5
+    try:
+        while True:
+            try:
+                with database_errors(), engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+                return
+            except DatabaseUnavailable as error:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                if on_first_failure is not None and pause == 0.5:
+                    on_first_failure(error)
+                sleep(min(pause, left))
+                pause = min(pause * 2, 5.0)
+    finally:
+        engine.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..query.parse import Query
 from ..query.values import canonical_instant
 from . import search
+from .errors import database_errors
 from .models import ResourceMixin, SearchValue
 
 
@@ -32,9 +33,10 @@ def read_document(engine: Engine, model: type[ResourceMixin], resource_id: str) 
     """(doc, version) of one resource, or None: one Core statement on a pooled connection.
 
     The hot read path (GET by id) needs no unit of work; skipping the ORM session and its identity map
-    costs ~0.08 ms of CPU instead of ~0.45 ms per request (bench/README.md, "HTTP benchmark")."""
+    costs ~0.08 ms of CPU instead of ~0.45 ms per request (bench/README.md, "HTTP benchmark"). Raises
+    `errors.DatabaseUnavailable` like a unit of work."""
     statement = select(model.doc, model.version).where(model.id == resource_id)
-    with engine.connect() as connection:
+    with database_errors(), engine.connect() as connection:
         return connection.execute(statement).one_or_none()
 
 

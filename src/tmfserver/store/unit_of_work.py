@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 
 from sqlalchemy import event, insert, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..domain.lifecycle import StateChange
 from . import outbox
+from .errors import database_errors
 from .models import CancelResourceOrder, ResourceMixin, ResourceOrder, StateHistory
 from .repository import DocumentRepository
 from .subscriptions import SubscriptionRepository
@@ -119,7 +121,9 @@ class UnitOfWork:
 
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session], *, write: bool) -> Iterator[UnitOfWork]:
-    with factory() as session:
+    """One transaction, committed when `write` (else rolled back). A database that cannot serve — at the
+    connection, any statement or the commit — raises `errors.DatabaseUnavailable` (see there)."""
+    with database_errors(), factory() as session:
         session.connection(execution_options={"tmf_write": write})
         try:
             yield UnitOfWork(session)
@@ -128,5 +132,7 @@ def unit_of_work(factory: sessionmaker[Session], *, write: bool) -> Iterator[Uni
             else:
                 session.rollback()
         except BaseException:
-            session.rollback()
+            # A connection that is gone cannot roll back (the error being raised says why); the pool drops it.
+            with suppress(SQLAlchemyError):
+                session.rollback()
             raise

@@ -12,7 +12,14 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
 from ..logs import current_request_id
-from ..services.exceptions import Conflict, InvalidRequest, NotFound, PreconditionFailed, ServiceError
+from ..services.exceptions import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PreconditionFailed,
+    ServiceError,
+    Unavailable,
+)
 from .routes import Operations
 
 log = logging.getLogger("tmfserver.errors")
@@ -24,6 +31,7 @@ STATUS_OF: dict[type[ServiceError], int] = {
     NotFound: 404,
     Conflict: 409,
     PreconditionFailed: 412,
+    Unavailable: 503,  # the database is unreachable, out of connections or read-only: try again later
 }
 
 
@@ -83,6 +91,11 @@ def service_error(_request: ConnexionRequest, exc: ServiceError) -> ConnexionRes
     status = next(status for kind, status in STATUS_OF.items() if isinstance(exc, kind))
     if isinstance(exc, PreconditionFailed):
         return tmf_response(status, f'If-Match does not match the current ETag "{exc.current_version}"')
+    if isinstance(exc, Unavailable):
+        # No log line per request (an outage would flood the log): the access log counts the 503s, and the
+        # background loops and /health/ready log the outage once
+        # (docs/decisions/0039-database-outage-is-a-503.md).
+        return tmf_response(status, exc.message, headers={"Retry-After": str(exc.retry_after_seconds)})
     return tmf_response(status, exc.message)
 
 

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import specbuild
 from ..metrics import Exposition
+from ..store.errors import unavailability
 from .error_responses import error_body
 from .middleware import send_tmf_error
 
@@ -62,6 +63,7 @@ class Readiness:
         self.heads = migration_heads()
         self.background: BackgroundLoops | None = None
         self._limiter: anyio.CapacityLimiter | None = None
+        self._database_down = False
 
     def attach(self, background: BackgroundLoops) -> None:
         """The background work this process started (from the app's lifespan)."""
@@ -96,11 +98,22 @@ class Readiness:
                 )
         except TimeoutError:
             checks = {"database": f"no answer within {self.timeout:g} s", "migrations": "not checked"}
+            self._note(checks["database"])
         except SQLAlchemyError as exc:
-            log.warning("readiness: database unreachable: %s", exc)
             checks = {"database": f"unreachable ({exc.__class__.__name__})", "migrations": "not checked"}
+            self._note(unavailability(exc) or exc.__class__.__name__)
+        else:
+            self._note(None)
         checks["background"] = self._background()
         return checks
+
+    def _note(self, error: str | None) -> None:
+        """Log when the database check starts failing and when it passes again, not at every probe."""
+        if error is not None and not self._database_down:
+            log.warning("readiness: database unreachable", extra={"error": error})
+        elif error is None and self._database_down:
+            log.info("readiness: database reachable again")
+        self._database_down = error is not None
 
 
 def failed(checks: dict[str, str]) -> list[str]:
