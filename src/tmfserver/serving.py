@@ -9,6 +9,9 @@ adjusted here:
   process: exit status -15/143 after a shutdown that went well. `GracefulServer` ends normally (status 0).
 - with `--workers N` the supervisor process keeps its copy of the listening socket until every worker has
   finished, so new connections would queue unanswered instead of being refused. `Supervisor` closes it first.
+
+Connections are read by `web.http_limits.LimitedHttpToolsProtocol` (uvicorn's httptools protocol plus limits
+on the request line and headers, `Host`, and read timeouts; see there).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from uvicorn.supervisors import Multiprocess
 
 from .logs import capture_warnings, logging_config
 from .settings import Settings
+from .web.http_limits import HttpLimits, LimitedHttpToolsProtocol
 
 log = logging.getLogger("tmfserver.server")
 
@@ -33,7 +37,10 @@ APP = "tmfserver.app:create_app"
 
 class Config(uvicorn.Config):
     """uvicorn's configuration; worker processes apply it when they start (it is pickled to them), so this is
-    where they also turn warnings into log records, like tmfserver.logs does in the first process."""
+    where they also turn warnings into log records, like tmfserver.logs does in the first process. It also
+    carries the HTTP limits that `LimitedHttpToolsProtocol` reads from it."""
+
+    http_limits = HttpLimits()
 
     def configure_logging(self) -> None:
         super().configure_logging()
@@ -70,7 +77,7 @@ class Supervisor(Multiprocess):
 
 
 def uvicorn_config(settings: Settings, workers: int) -> Config:
-    return Config(
+    config = Config(
         APP,
         factory=True,
         host=settings.host,
@@ -82,7 +89,11 @@ def uvicorn_config(settings: Settings, workers: int) -> Config:
         server_header=False,
         proxy_headers=False,  # X-Forwarded-* are interpreted by the app, from trusted peers only
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,  # type: ignore[arg-type]  # float is fine
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,  # type: ignore[arg-type]  # float is fine
+        http=LimitedHttpToolsProtocol,  # 414, 431, Host, header and body timeouts as TMF Errors
     )
+    config.http_limits = HttpLimits.from_settings(settings)
+    return config
 
 
 def serve(settings: Settings, workers: int = 1) -> None:

@@ -39,7 +39,7 @@ class BodyTooLarge(ApiError):
 
 class RequestGuard:
     """Attaches the app's services to each request and refuses what must never reach the handlers:
-    bodies over the size limit (413), over-long query strings (400). A body sent without a
+    bodies over the size limit (413), over-long query strings (414). A body sent without a
     Content-Type is treated as JSON (Connexion would otherwise hand raw bytes to the handler)."""
 
     def __init__(self, app: ASGIApp, services: Services) -> None:
@@ -54,7 +54,7 @@ class RequestGuard:
         settings = self.services.settings
         if len(scope.get("query_string", b"")) > settings.max_query_length:
             await send_tmf_error(
-                send, 400, f"the query string is longer than {settings.max_query_length} bytes"
+                send, 414, f"the query string is longer than {settings.max_query_length} bytes"
             )
             return
         if "\x00" in scope.get("path", "") or _has_nul(scope.get("query_string", b"")):
