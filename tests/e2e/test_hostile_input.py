@@ -19,6 +19,7 @@ from tmfserver.store.models import RESOURCE_MODELS, Base
 from ._support import CANCELS, CARTS, JSON, JSON_PATCH, MERGE_PATCH, ORDERS, assert_tmf_error
 
 J = {"Content-Type": JSON}
+JP = {"Content-Type": JSON_PATCH}
 
 
 def db_snapshot(engine) -> dict[str, Any]:
@@ -218,6 +219,131 @@ CASES: list[tuple[str, str, str, dict, int]] = [
     ("PUT item", "PUT", ITEM, {"json": {"description": "x"}}, 405),
     ("DELETE cancel", "DELETE", f"{CANCELS}/01ARZ3NDEKTSV4RRFFQ69G5FAV", {}, 405),
     ("PATCH collection", "PATCH", CARTS, {"json": {}}, 405),
+    # query limits and paging integers (every integer parameter of every operation: test_paging_integers.py)
+    ("query string too long", "GET", f"{ORDERS}?description={'q' * 5000}", {}, 414),
+    ("offset 2**63", "GET", f"{ORDERS}?offset={2**63}", {}, 400),
+    ("offset 10**100", "GET", f"{CARTS}?offset=1{'0' * 100}", {}, 400),
+    ("offset negative", "GET", f"{CANCELS}?offset=-1", {}, 400),
+    ("limit not a number", "GET", f"{ORDERS}?limit=abc", {}, 400),
+    ("limit exponent", "GET", f"{CARTS}?limit=1e3", {}, 400),
+    ("limit empty", "GET", f"{ORDERS}?limit=", {}, 400),
+    # what the schema refuses, deep below the top
+    ("object depth 10000", "POST", ORDERS, {"content": _nested_object(10_000), "headers": J}, 400),
+    (
+        "quantity a string",
+        "POST",
+        ORDERS,
+        {"json": {"orderItem": [{"id": "1", "action": "add", "quantity": "2"}]}},
+        400,
+    ),
+    ("priority a word", "POST", ORDERS, {"json": {"priority": "high"}}, 400),
+    # JSON Patch operations that cannot be applied: atomic, nothing changes
+    (
+        "patch remove missing",
+        "PATCH",
+        ITEM,
+        {"json": [{"op": "remove", "path": "/nothing"}], "headers": JP},
+        400,
+    ),
+    (
+        "patch replace past the end",
+        "PATCH",
+        ITEM,
+        {"json": [{"op": "replace", "path": "/orderItem/5/quantity", "value": 1}], "headers": JP},
+        400,
+    ),
+    (
+        "patch add, no parent",
+        "PATCH",
+        CART,
+        {"json": [{"op": "add", "path": "/x/y", "value": 1}], "headers": JP},
+        400,
+    ),
+    (
+        "patch add past the end",
+        "PATCH",
+        ITEM,
+        {"json": [{"op": "add", "path": "/note/7", "value": {"text": "x"}}], "headers": JP},
+        400,
+    ),
+    (
+        "patch through a string",
+        "PATCH",
+        ITEM,
+        {"json": [{"op": "add", "path": "/description/x", "value": 1}], "headers": JP},
+        400,
+    ),
+    (
+        "patch index not a number",
+        "PATCH",
+        ITEM,
+        {"json": [{"op": "replace", "path": "/note/first/text", "value": "y"}], "headers": JP},
+        400,
+    ),
+    ("patch add without value", "PATCH", ITEM, {"json": [{"op": "add", "path": "/x"}], "headers": JP}, 400),
+    ("patch move without from", "PATCH", ITEM, {"json": [{"op": "move", "path": "/x"}], "headers": JP}, 400),
+    (
+        "patch move from missing",
+        "PATCH",
+        CART,
+        {"json": [{"op": "move", "from": "/nothing", "path": "/x"}], "headers": JP},
+        400,
+    ),
+    (
+        "patch move into itself",
+        "PATCH",
+        ITEM,
+        {"json": [{"op": "move", "from": "/note", "path": "/note/0/x"}], "headers": JP},
+        400,
+    ),
+    (
+        "patch path not a pointer",
+        "PATCH",
+        ITEM,
+        {"json": [{"op": "replace", "path": "description", "value": "x"}], "headers": JP},
+        400,
+    ),
+    (
+        "patch bad escape",
+        "PATCH",
+        CART,
+        {"json": [{"op": "add", "path": "/a~2b", "value": 1}], "headers": JP},
+        400,
+    ),
+    (
+        "patch test fails",
+        "PATCH",
+        ITEM,
+        {"json": [{"op": "test", "path": "/description", "value": "other"}], "headers": JP},
+        409,
+    ),
+    (
+        "patch test missing",
+        "PATCH",
+        CART,
+        {"json": [{"op": "test", "path": "/x", "value": 1}], "headers": JP},
+        409,
+    ),
+    (
+        "patch result invalid",
+        "PATCH",
+        ITEM,
+        {"json": [{"op": "replace", "path": "/orderItem/0/quantity", "value": "many"}], "headers": JP},
+        400,
+    ),
+    (
+        "patch second operation fails",
+        "PATCH",
+        ITEM,
+        {
+            "json": [
+                {"op": "replace", "path": "/description", "value": "changed"},
+                {"op": "remove", "path": "/x"},
+            ],
+            "headers": JP,
+        },
+        400,
+    ),
 ]
 
 

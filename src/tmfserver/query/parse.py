@@ -146,7 +146,10 @@ def parse_condition(name: str, raw_value: str, limits: QueryLimits) -> Condition
         try:
             compile_regex(pattern)
         except re2.error as exc:
-            raise QueryError(f"'{pattern}' is not a valid regular expression: {exc}") from None
+            reason = exc.args[0] if exc.args else "refused by RE2"
+            if isinstance(reason, bytes):  # google-re2 reports in bytes
+                reason = reason.decode("utf-8", "replace")
+            raise QueryError(f"'{pattern}' is not a valid regular expression: {reason}") from None
         problem = _unportable_regex(pattern)
         if problem:
             raise QueryError(f"'{pattern}' is not a supported regular expression: {problem}")
@@ -159,14 +162,24 @@ def parse_condition(name: str, raw_value: str, limits: QueryLimits) -> Condition
     return Condition(path, op, values)
 
 
-def _non_negative_int(name: str, value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise QueryError(f"'{name}' must be an integer, not '{value}'") from None
-    if number < 0:
-        raise QueryError(f"'{name}' must not be negative")
-    return number
+# `offset` and `limit` are integers from 0 to MAX_PAGING_VALUE = 2^31 - 1 (a larger `limit` is then clamped to
+# TMF_MAX_LIMIT). Why this bound: every backend and driver takes it as a plain 32-bit integer (PostgreSQL's
+# OFFSET is bigint and refuses more than 2^63 - 1, SQLite's driver overflows beyond 64 bits), it is far beyond
+# any collection this server pages through (an offset past the end costs no more than the end: an empty page),
+# and `offset + limit` in the Link header arithmetic stays far from any limit.
+MAX_PAGING_VALUE = 2**31 - 1
+
+
+def _paging_int(name: str, value: str) -> int:
+    """ASCII digits only: int() would also take '+5', ' 5', '1_000' and other scripts' digits."""
+    if value.startswith("-") and value[1:].isascii() and value[1:].isdigit():
+        raise QueryError(f"query parameter '{name}' must not be negative")
+    if not (value.isascii() and value.isdigit()):
+        raise QueryError(f"query parameter '{name}' must be an integer")
+    digits = value.lstrip("0")
+    if len(digits) > len(str(MAX_PAGING_VALUE)) or int(digits or "0") > MAX_PAGING_VALUE:
+        raise QueryError(f"query parameter '{name}' must be at most {MAX_PAGING_VALUE}")
+    return int(digits or "0")
 
 
 def parse_query(pairs: Iterable[tuple[str, str]], limits: QueryLimits | None = None) -> Query:
@@ -191,10 +204,10 @@ def parse_query(pairs: Iterable[tuple[str, str]], limits: QueryLimits | None = N
                 keys.append((split_path(key.lstrip("+-")), descending))
             sort = tuple(keys)
         elif name == "offset":
-            offset = _non_negative_int(name, value)
+            offset = _paging_int(name, value)
         elif name == "limit":
             # Over the maximum is clamped (documented), not refused: a client asking for "all" gets a page.
-            limit = min(_non_negative_int(name, value), limits.max_limit)
+            limit = min(_paging_int(name, value), limits.max_limit)
         else:
             conditions.append(parse_condition(name, value, limits))
     if len(conditions) > limits.max_conditions:

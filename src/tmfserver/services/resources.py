@@ -15,6 +15,7 @@ import json_merge_patch
 import jsonpatch
 from ulid import ULID
 
+from ..client_messages import body_problem, json_patch_operation, json_patch_problem
 from ..domain import events
 from ..domain.lifecycle import StateChange
 from ..errors import ApiError, BadRequest, NotFound
@@ -217,8 +218,7 @@ def update(
         if validator is not None:
             error = next(iter(validator.iter_errors(candidate)), None)
             if error is not None:
-                where = "/".join(str(part) for part in error.absolute_path) or "/"
-                raise BadRequest(f"the patched {kind.name} is not valid at {where}: {error.message}")
+                raise BadRequest(body_problem(error, what=f"the patched {kind.name}"))
         touched = sorted(k for k in kind.immutable if candidate.get(k) != stored.get(k))
         if touched:
             raise BadRequest(f"{', '.join(touched)} cannot be changed")
@@ -268,20 +268,31 @@ def json_patch(operations: Any, immutable: frozenset[str]) -> Callable[[dict], d
                 top = pointer.split("/")[1].replace("~1", "/").replace("~0", "~") if "/" in pointer else ""
                 if top in immutable or (pointer == "" and operation.get("op") != "test"):
                     raise BadRequest(f"JSON Patch may not touch '{pointer or '/'}'")
-    try:
-        patch = jsonpatch.JsonPatch(operations)
-    except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPointerException) as exc:
-        raise BadRequest(f"invalid JSON Patch: {exc}") from None
+    # One JsonPatch per operation, so that a failure names its operation (jsonpatch's own texts hold reprs
+    # of the document and of Python types: they are not shown).
+    steps = []
+    for index, operation in enumerate(operations):
+        try:
+            steps.append(jsonpatch.JsonPatch([operation]))
+        except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPointerException):
+            raise BadRequest(
+                f"{json_patch_operation(index, operation)}: 'path' and 'from' must be JSON Pointers such as "
+                "/note/0"
+            ) from None
 
     def change(document: dict) -> dict:
-        try:
-            return patch.apply(document, in_place=False)
-        except jsonpatch.JsonPatchTestFailed as exc:
-            raise ApiError(409, f"JSON Patch test failed: {exc}") from None
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-            raise BadRequest(f"JSON Patch cannot be applied: {exc}") from None
-        except (TypeError, ValueError, KeyError, IndexError) as exc:
-            raise BadRequest(f"JSON Patch cannot be applied: {exc}") from None
+        result: Any = copy.deepcopy(document)  # atomic: all operations apply to a copy, or none does
+        for index, (operation, step) in enumerate(zip(operations, steps, strict=True)):
+            label = json_patch_operation(index, operation)
+            try:
+                result = step.apply(result, in_place=True)
+            except jsonpatch.JsonPatchTestFailed:
+                raise ApiError(409, f"{label}: the value there is not the tested value") from None
+            except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException):
+                raise BadRequest(f"{label}: {json_patch_problem(operation, missing_location=True)}") from None
+            except (jsonpatch.JsonPatchException, TypeError, ValueError, KeyError, IndexError):
+                raise BadRequest(f"{label}: {json_patch_problem(operation, missing_location=False)}") from None
+        return result
 
     return change
 

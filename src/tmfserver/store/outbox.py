@@ -28,8 +28,8 @@ def parse_subscription_query(raw: str | None) -> Query:
     text = (raw or "").strip().lstrip("?")
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
-    except ValueError as exc:
-        raise QueryError(f"'{raw}' is not a query string: {exc}") from None
+    except ValueError:
+        raise QueryError(f"'{raw}' is not a query string (name=value pairs joined by '&')") from None
     return parse_query([(k.strip(), v.strip()) for k, v in pairs])
 
 

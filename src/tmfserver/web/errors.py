@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
+from ..client_messages import one_line, quoted
 from ..errors import ApiError, error_body
 from .routes import Operations
 
@@ -31,10 +33,20 @@ def api_error(_request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
     return tmf_response(exc.status, exc.message, reason=exc.reason, headers=exc.headers)
 
 
+# Connexion's 415 detail: "Invalid Content-type (text/html), expected ['application/json', ...]".
+_MEDIA_TYPE_DETAIL = re.compile(r"^Invalid Content-type \((.*)\), expected \[(.*)\]$", re.DOTALL)
+
+
 def problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+    """Connexion's problems. The request validators (web/validation.py) already word theirs for the client;
+    anything else is cut to its first line, and the 415 detail (a Python list) is reworded."""
     status = exc.status or 400
-    message = exc.detail or exc.title or "request rejected"
-    return tmf_response(status, str(message), reason=exc.title or None, headers=exc.headers)
+    message = str(exc.detail or exc.title or "request rejected")
+    media_type = _MEDIA_TYPE_DETAIL.match(message) if status == 415 else None
+    if media_type:
+        accepted = ", ".join(re.findall(r"'([^']*)'", media_type.group(2)))
+        message = f"Content-Type '{quoted(media_type.group(1))}' is not accepted here; use {accepted}"
+    return tmf_response(status, one_line(message), reason=exc.title or None, headers=exc.headers)
 
 
 def http_exception_handler(operations: Operations):
