@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from .client_messages import quoted
 from .web.transport import current_request_id
 
 
@@ -49,7 +50,7 @@ def error_body(
 
 class NotFound(ApiError):
     def __init__(self, resource: str, resource_id: str) -> None:
-        super().__init__(404, f"{resource} '{resource_id}' does not exist")
+        super().__init__(404, f"{resource} '{quoted(resource_id)}' does not exist")
 
 
 class BadRequest(ApiError):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import re2
 
+from ..client_messages import quoted
 from .values import canonical_instant, parse_number, strip_quotes
 
 OPERATORS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "regex"})
@@ -118,9 +119,9 @@ def _unportable_regex(pattern: str) -> str | None:
 def split_path(name: str) -> Path:
     segments = tuple(name.split("."))
     if any(not s for s in segments):
-        raise QueryError(f"'{name}' is not a valid attribute path (empty segment)")
+        raise QueryError(f"'{quoted(name)}' is not a valid attribute path (empty segment)")
     if len(segments) > MAX_PATH_SEGMENTS:
-        raise QueryError(f"'{name}' is nested deeper than {MAX_PATH_SEGMENTS} levels")
+        raise QueryError(f"'{quoted(name)}' is nested deeper than {MAX_PATH_SEGMENTS} levels")
     return segments
 
 
@@ -142,23 +143,24 @@ def parse_condition(name: str, raw_value: str, limits: QueryLimits) -> Condition
         values = (strip_quotes(raw_value),)
         pattern = values[0]
         if len(pattern) > limits.max_regex_length:
-            raise QueryError(f"regex for '{name}' is longer than {limits.max_regex_length} characters")
+            raise QueryError(f"regex for '{quoted(name)}' is longer than {limits.max_regex_length} characters")
         try:
             compile_regex(pattern)
         except re2.error as exc:
             reason = exc.args[0] if exc.args else "refused by RE2"
             if isinstance(reason, bytes):  # google-re2 reports in bytes
                 reason = reason.decode("utf-8", "replace")
-            raise QueryError(f"'{pattern}' is not a valid regular expression: {reason}") from None
+            raise QueryError(f"'{quoted(pattern)}' is not a valid regular expression: {reason}") from None
         problem = _unportable_regex(pattern)
         if problem:
-            raise QueryError(f"'{pattern}' is not a supported regular expression: {problem}")
+            raise QueryError(f"'{quoted(pattern)}' is not a supported regular expression: {problem}")
         return Condition(path, op, values)
     values = tuple(strip_quotes(v) for v in raw_value.split(","))
     if op in ORDERING:
         for value in values:
             if parse_number(value) is None and canonical_instant(value) is None:
-                raise QueryError(f"'{'.'.join(path)}.{op}' needs a number or a date-time, not '{value}'")
+                where = quoted(".".join(path))
+                raise QueryError(f"'{where}.{op}' needs a number or a date-time, not '{quoted(value)}'")
     return Condition(path, op, values)
 
 
@@ -191,7 +193,7 @@ def parse_query(pairs: Iterable[tuple[str, str]], limits: QueryLimits | None = N
     for name, value in pairs:
         if "\x00" in name or "\x00" in value:
             # No stored text can contain NUL (PostgreSQL refuses it in any text parameter).
-            raise QueryError(f"query parameter {name!r} contains a NUL character")
+            raise QueryError(f"query parameter '{quoted(name)}' contains a NUL character")
         if name == "fields":
             names = [f.strip() for f in value.split(",") if f.strip()]
             fields = () if names == ["none"] else tuple(split_path(n) for n in names)

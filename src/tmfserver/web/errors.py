@@ -58,7 +58,7 @@ def http_exception_handler(operations: Operations):
             methods = operations.allowed(request.url.path) or ""
             return tmf_response(
                 405,
-                f"{request.method} is not allowed on {request.url.path}",
+                f"{quoted(request.method)} is not allowed on {quoted(request.url.path)}",
                 headers={"Allow": methods},
             )
         if exc.status_code == 404:
@@ -69,7 +69,7 @@ def http_exception_handler(operations: Operations):
 
 
 def not_found(request: ConnexionRequest, _exc: Exception) -> ConnexionResponse:
-    return tmf_response(404, f"{request.url.path} is not a resource of this server")
+    return tmf_response(404, f"{quoted(request.url.path)} is not a resource of this server")
 
 
 def unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
