@@ -31,7 +31,7 @@ KIT_ORDER = {
 # What a TMF Error's `message` must never contain: it speaks of the request in the client's terms, never of
 # the server's internals (exception texts, stack frames, schema dumps, library names, source paths, reprs).
 INTERNALS = re.compile(
-    r"Traceback|recursion|\{'type':|sqlalchemy|psycopg|jsonschema|Failed validating|File \""
+    r"Traceback|recursion|\{'[^']*':|sqlalchemy|psycopg|jsonschema|Failed validating|File \""
     r"|/[\w.-]+/[\w.-]+\.py|\b[A-Z]\w*(Error|Exception)\(|<class '|(^|[\s(:])b'",
     re.IGNORECASE,
 )

@@ -199,6 +199,15 @@ def test_http_1_0_may_omit_host(origin: str) -> None:
     assert response.status == 200, response.body
 
 
+def test_a_refused_pipelined_request_closes_after_the_earlier_answer(origin: str) -> None:
+    """An error cannot be written into the middle of the earlier request's response: that one is answered
+    whole, then the connection is closed."""
+    response, sock = exchange(origin, get(LIVE, b"Host: t") + get(LIVE))
+    assert response.status == 200
+    assert json.loads(response.body) == {"status": "live"}
+    assert_closed(sock)
+
+
 @pytest.mark.parametrize(
     "request_bytes",
     [
@@ -249,6 +258,22 @@ def test_slowloris_headers_are_cut_off_after_the_header_timeout(origin: str) -> 
     assert "headers did not arrive within 1 s" in response.tmf_error(408)["message"]
     assert_closed(sock)
     assert_server_hung_up(sock)
+
+
+def test_deadlines_run_per_request_on_a_long_lived_connection(origin: str) -> None:
+    """Quick requests on one connection for three header timeouts are all served (the deadline is each
+    request's, not the connection's); a slow head on the same connection is then still cut off in time."""
+    sock = connect(origin)
+    started = time.monotonic()
+    while time.monotonic() - started < 3 * TIMEOUT:
+        sock.sendall(get(LIVE, b"Host: t"))
+        assert read_response(sock).status == 200
+        time.sleep(TIMEOUT * 0.4)
+    elapsed = trickle(
+        sock, get(LIVE, b"Host: t", b"X-Slow: " + b"s" * 200), interval=0.05, until=TIMEOUT + SLACK
+    )
+    assert TIMEOUT - 0.2 <= elapsed <= TIMEOUT + SLACK
+    read_response(sock).tmf_error(408)
 
 
 def test_a_slow_body_is_cut_off_after_the_body_timeout(origin: str) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,22 +84,32 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits: HttpLimits = getattr(config, "http_limits", None) or HttpLimits()
+        self._max_head = self.limits.max_header_bytes + REQUEST_LINE_OVERHEAD  # plus the URL's own bytes
         self.url = b""
         self._in_head = True  # between requests, or reading a request line and headers
         self._head_bytes = 0  # bytes of this head fed to the parser so far
         self._url_bytes = 0  # of them, the URL's
-        self._started = 0.0  # the request's first byte (perf_counter), 0 while no request has begun
-        self._deadline: asyncio.TimerHandle | None = None  # headers, then body
+        self._started = 0.0  # the request's first byte (loop time), 0 while no request has begun
+        # When the headers (then the body) must be complete, and what happens then. One timer per connection
+        # checks it lazily: it is re-armed when it fires early, not at every request (a call_later and a
+        # cancel per request cost more than all the rest of this class).
+        self._deadline_at: float | None = None
+        self._on_deadline: Callable[[], None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._refused = False
 
     # --- connection --------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self.limits.header_timeout_seconds, self._head_timed_out)
+        self._set_deadline(self.limits.header_timeout_seconds, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._clear_deadline()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -107,13 +117,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return  # closing: what else arrives is dropped
         self._unset_keepalive_if_required()
         while data:
-            if self._in_head:
-                limit = self.limits.max_header_bytes
-                room = limit + self._url_bytes + REQUEST_LINE_OVERHEAD - self._head_bytes
+            if self._in_head:  # what the head may still grow by
+                room = self._max_head + self._url_bytes - self._head_bytes
                 if room <= 0:
+                    limit = self.limits.max_header_bytes
                     self._refuse(431, f"the request headers are larger than {limit} bytes")
                     return
-                piece, data = (data, b"") if len(data) <= room else (data[:room], data[room:])
+                if len(data) > room:
+                    piece, data = data[:room], data[room:]
+                else:
+                    piece, data = data, b""
                 self._head_bytes += len(piece)
             else:
                 piece, data = data, b""
@@ -143,9 +156,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._started = time.perf_counter()
-        if self._deadline is None:  # the first request's deadline runs from the connection
-            self._arm(self.limits.header_timeout_seconds, self._head_timed_out)
+        self._started = self.loop.time()
+        if self._deadline_at is None:  # the first request's deadline runs from the connection
+            self._set_deadline(self.limits.header_timeout_seconds, self._head_timed_out, self._started)
 
     def on_url(self, url: bytes) -> None:
         self._url_bytes += len(url)
@@ -154,7 +167,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_url(url)
 
     def on_headers_complete(self) -> None:
-        self._disarm()
+        self._clear_deadline()
         hosts, has_body = 0, False
         for name, value in self.headers:
             if name == b"host":
@@ -168,10 +181,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         super().on_headers_complete()
         if has_body:
-            self._arm(self.limits.body_timeout_seconds, self._body_timed_out)
+            self._set_deadline(self.limits.body_timeout_seconds, self._body_timed_out)
 
     def on_message_complete(self) -> None:
-        self._disarm()
+        self._clear_deadline()
         self._in_head = True
         self._head_bytes = self._url_bytes = 0
         self._started = 0.0
@@ -184,17 +197,31 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- deadlines and refusals ---------------------------------------------------------------------------
 
-    def _arm(self, seconds: float, callback: Any) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, callback)
+    def _set_deadline(self, seconds: float, callback: Callable[[], None], now: float | None = None) -> None:
+        at = (self.loop.time() if now is None else now) + seconds
+        self._deadline_at, self._on_deadline = at, callback
+        if self._timer is None or at < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = at
+            self._timer = self.loop.call_at(at, self._check_deadline)
 
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+    def _clear_deadline(self) -> None:
+        self._deadline_at = self._on_deadline = None  # a pending timer finds nothing to do
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        at, callback = self._deadline_at, self._on_deadline
+        if at is None or callback is None:
+            return
+        if at > self.loop.time():  # a later deadline than the one the timer was set for
+            self._timer_at = at
+            self._timer = self.loop.call_at(at, self._check_deadline)
+            return
+        self._clear_deadline()
+        callback()
 
     def _head_timed_out(self) -> None:
-        self._deadline = None
         if not self._started:
             self.transport.close()  # nothing was asked: nothing to answer
             return
@@ -202,7 +229,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(408, f"the request headers did not arrive within {seconds}")
 
     def _body_timed_out(self) -> None:
-        self._deadline = None
         seconds = _seconds(self.limits.body_timeout_seconds)
         self._refuse(408, f"the request body did not arrive within {seconds}")
 
@@ -210,7 +236,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._refused = True
-        self._disarm()
+        self._clear_deadline()
         self._unset_keepalive_if_required()
         queued = bool(self.pipeline)
         self.pipeline.clear()
@@ -244,10 +270,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()  # the client reads the answer, then end of stream
             self.flow.resume_reading()
-            self._deadline = self.loop.call_later(LINGER_SECONDS, self.transport.close)  # see LINGER_SECONDS
+            self._set_deadline(LINGER_SECONDS, self.transport.close)  # see LINGER_SECONDS
         else:
             self.transport.close()
-        seconds = time.perf_counter() - self._started if self._started else 0.0
+        seconds = self.loop.time() - self._started if self._started else 0.0
         metrics.observe_request(None, status, seconds)
         token = _request_id.set(request_id)  # for the log record, like a request's own records
         try:
