@@ -91,8 +91,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._url_bytes = 0  # of them, the URL's
         self._started = 0.0  # the request's first byte (loop time), 0 while no request has begun
         # When the headers (then the body) must be complete, and what happens then. One timer per connection
-        # checks it lazily: it is re-armed when it fires early, not at every request (a call_later and a
-        # cancel per request cost more than all the rest of this class).
+        # checks it lazily: it is re-armed when it fires before the current deadline, instead of a call_later
+        # and a cancel for every request.
         self._deadline_at: float | None = None
         self._on_deadline: Callable[[], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -137,6 +137,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
+            self._clear_deadline()  # the connection is no longer HTTP/1.1 requests
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
             else:
