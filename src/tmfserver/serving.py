@@ -11,6 +11,9 @@ adjusted here:
   finished, so new connections would queue unanswered instead of being refused. `Supervisor` closes it first.
 
 With `--workers N` the supervisor also replaces a worker that died; `Supervisor` makes that prompt (see there).
+
+Connections are read by `web.http_limits.LimitedHttpToolsProtocol` (uvicorn's httptools protocol plus limits
+on the request line and headers, `Host`, and read timeouts; see there).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from uvicorn.supervisors.multiprocess import Process
 
 from .logs import capture_warnings, logging_config
 from .settings import Settings
+from .web.http_limits import HttpLimits, LimitedHttpToolsProtocol
 
 log = logging.getLogger("tmfserver.server")
 
@@ -42,7 +46,10 @@ APP = "tmfserver.app:create_app"
 
 class Config(uvicorn.Config):
     """uvicorn's configuration; worker processes apply it when they start (it is pickled to them), so this is
-    where they also turn warnings into log records, like tmfserver.logs does in the first process."""
+    where they also turn warnings into log records, like tmfserver.logs does in the first process. It also
+    carries the HTTP limits that `LimitedHttpToolsProtocol` reads from it."""
+
+    http_limits = HttpLimits()
 
     def configure_logging(self) -> None:
         super().configure_logging()
@@ -183,7 +190,7 @@ class Supervisor(Multiprocess):
 
 
 def uvicorn_config(settings: Settings, workers: int) -> Config:
-    return Config(
+    config = Config(
         APP,
         factory=True,
         host=settings.host,
@@ -196,7 +203,11 @@ def uvicorn_config(settings: Settings, workers: int) -> Config:
         proxy_headers=False,  # X-Forwarded-* are interpreted by the app, from trusted peers only
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,  # type: ignore[arg-type]  # float is fine
         timeout_worker_healthcheck=settings.worker_healthcheck_seconds,  # type: ignore[arg-type]  # float too
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,  # type: ignore[arg-type]  # float is fine
+        http=LimitedHttpToolsProtocol,  # 414, 431, Host, header and body timeouts as TMF Errors
     )
+    config.http_limits = HttpLimits.from_settings(settings)
+    return config
 
 
 # Why: docs/decisions/0017-uvicorn-adjusted-for-graceful-shutdown.md

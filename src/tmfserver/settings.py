@@ -44,12 +44,34 @@ class Settings(BaseSettings):
     default_limit: int = Field(100, ge=1, description="page size when `limit` is absent")
     max_limit: int = Field(1000, ge=1, description="larger `limit` values are clamped to this")
     max_body_bytes: int = Field(1_000_000, ge=1, description="larger request bodies → 413")
-    max_query_length: int = Field(4096, ge=1, description="longer query strings → 400")
+    max_query_length: int = Field(4096, ge=1, description="longer query strings → 414")
     max_filter_conditions: int = Field(20, ge=1, description="more attribute filters → 400")
     max_regex_length: int = Field(200, ge=1, description="longer `*=` regular expressions → 400")
     max_json_depth: int = Field(32, ge=1, description="deeper request bodies → 400")
     max_array_items: int = Field(1000, ge=1, description="longer arrays anywhere in a body → 400")
     max_string_length: int = Field(10_000, ge=1, description="longer strings (or member names) in a body → 400")
+
+    # HTTP connections: enforced while uvicorn reads a request (web/http_limits.py, serving.py).
+    max_request_line_bytes: int = Field(
+        8192, ge=256, le=65_535, description="longer request URLs (path and query string, as sent) → 414"
+    )
+    max_header_bytes: int = Field(
+        16_384, ge=1024, description="larger header sections (all header lines together, in bytes) → 431"
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="a request's headers must have arrived this long after its first byte (or the connection) "
+        "→ 408, connection closed",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="a request's body must have arrived this long after its headers → 408, connection closed",
+    )
+    keep_alive_timeout_seconds: float = Field(
+        5.0, gt=0, description="an idle keep-alive connection is closed after this"
+    )
 
     rate_limit_per_minute: int = Field(
         0,

@@ -28,8 +28,27 @@ KIT_ORDER = {
 }
 
 
+# What a TMF Error's `message` must never contain: it speaks of the request in the client's terms, never of
+# the server's internals (exception texts, stack frames, schema dumps, library names, source paths, reprs).
+INTERNALS = re.compile(
+    r"Traceback|recursion|\{'[^']*':|sqlalchemy|psycopg|jsonschema|Failed validating|File \""
+    r"|/[\w.-]+/[\w.-]+\.py|\b[A-Z]\w*(Error|Exception)\(|<class '|(^|[\s(:])b'",
+    re.IGNORECASE,
+)
+MAX_MESSAGE_LENGTH = 300
+
+
+def assert_client_message(message: str) -> None:
+    """One line, short, and nothing of the server's internals (INTERNALS)."""
+    assert "\n" not in message, message
+    assert len(message) <= MAX_MESSAGE_LENGTH, message
+    found = INTERNALS.search(message)
+    assert found is None, f"{found.group()!r} in {message!r}"
+
+
 def assert_tmf_error(response: Any, status: int) -> dict:
-    """The response is a TMF `Error`: code/reason/message/status are strings and status is the HTTP one."""
+    """The response is a TMF `Error`: code/reason/message/status are strings and status is the HTTP one;
+    the message is in the client's terms (assert_client_message)."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(JSON), response.headers
     body = response.json()
@@ -37,6 +56,7 @@ def assert_tmf_error(response: Any, status: int) -> dict:
     for key in ("code", "reason", "message", "status"):
         assert isinstance(body.get(key), str) and body[key], (key, body)
     assert body["status"] == str(status), body
+    assert_client_message(body["message"])
     return body
 
 

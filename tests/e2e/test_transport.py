@@ -54,7 +54,7 @@ def _error_cases(client):
         client.post(ORDERS, content=b"{}", headers={"Content-Type": "text/plain"}),
         415,
     )
-    yield "guard: query length", client.get(f"{ORDERS}?x={'a' * 5000}"), 400
+    yield "guard: query length", client.get(f"{ORDERS}?x={'a' * 5000}"), 414
     yield "guard: body size", client.post(ORDERS, content=b"x" * 1_000_001), 413
     yield "guard: NUL", client.get(f"{ORDERS}?description=%00"), 400
     yield "bad filter", client.get(f"{ORDERS}?orderDate.gt=abc"), 400

@@ -7,7 +7,15 @@ import copy
 import pytest
 
 from tmfserver.clock import utc_now_iso
-from tmfserver.query.parse import Condition, Query, QueryError, QueryLimits, parse_query, split_path
+from tmfserver.query.parse import (
+    MAX_PAGING_VALUE,
+    Condition,
+    Query,
+    QueryError,
+    QueryLimits,
+    parse_query,
+    split_path,
+)
 from tmfserver.query.projection import project
 from tmfserver.query.values import canonical_instant, parse_number, strip_quotes
 
@@ -182,6 +190,8 @@ def test_defaults() -> None:
         ([("limit", "0")], 0, 0),
         ([("limit", "100000")], 0, 1000),  # clamped
         ([("offset", "0"), ("limit", "1")], 0, 1),
+        ([("offset", str(MAX_PAGING_VALUE)), ("limit", str(MAX_PAGING_VALUE))], MAX_PAGING_VALUE, 1000),
+        ([("offset", "0007")], 7, 100),
     ],
 )
 def test_paging(pairs: list[tuple[str, str]], offset: int, limit: int) -> None:
@@ -190,11 +200,29 @@ def test_paging(pairs: list[tuple[str, str]], offset: int, limit: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "pair", [("offset", "x"), ("offset", "-1"), ("limit", "1.5"), ("limit", ""), ("offset", "")]
+    ("pair", "says"),
+    [
+        (("offset", "x"), "must be an integer"),
+        (("offset", "-1"), "must not be negative"),
+        (("limit", "1.5"), "must be an integer"),
+        (("limit", ""), "must be an integer"),
+        (("offset", ""), "must be an integer"),
+        (("offset", "1e3"), "must be an integer"),
+        (("offset", "+5"), "must be an integer"),
+        (("limit", " 5"), "must be an integer"),
+        (("limit", "1_000"), "must be an integer"),
+        (("offset", "\u0663"), "must be an integer"),  # ARABIC-INDIC DIGIT THREE: int() would take it
+        (("offset", str(2**31)), "must be at most 2147483647"),
+        (("limit", str(2**31)), "must be at most 2147483647"),
+        (("offset", str(2**63)), "must be at most 2147483647"),
+        (("offset", "1" + "0" * 100), "must be at most 2147483647"),
+        (("offset", "9" * 5000), "must be at most 2147483647"),  # no int() of 5,000 digits
+    ],
 )
-def test_bad_paging(pair: tuple[str, str]) -> None:
-    with pytest.raises(QueryError):
+def test_bad_paging(pair: tuple[str, str], says: str) -> None:
+    with pytest.raises(QueryError) as refused:
         parse_query([pair])
+    assert str(refused.value) == f"query parameter '{pair[0]}' {says}"
 
 
 def test_sort() -> None:

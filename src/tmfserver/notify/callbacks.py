@@ -6,6 +6,8 @@ import socket
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
+from ..client_messages import quoted
+
 
 class UnsafeCallback(ValueError):
     pass
@@ -29,16 +31,16 @@ def check_callback(url: str, *, allow_private: bool) -> None:
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        raise UnsafeCallback(f"callback '{url}' is not a valid URL: {exc}") from None
+    except ValueError:  # a bad port or IPv6 literal
+        raise UnsafeCallback(f"callback '{quoted(url)}' is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeCallback(f"callback '{url}' must be an absolute http or https URL")
+        raise UnsafeCallback(f"callback '{quoted(url)}' must be an absolute http or https URL")
     if allow_private:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80))
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeCallback(f"callback host '{parts.hostname}' does not resolve: {exc}") from None
+    except (socket.gaierror, UnicodeError):
+        raise UnsafeCallback(f"callback host '{quoted(parts.hostname)}' does not resolve") from None
     for info in infos:
         if _forbidden(info[4][0]):
             raise UnsafeCallback(

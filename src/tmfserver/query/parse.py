@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import re2
 
+from ..client_messages import quoted
 from .values import canonical_instant, parse_number, strip_quotes
 
 OPERATORS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "regex"})
@@ -118,9 +119,9 @@ def _unportable_regex(pattern: str) -> str | None:
 def split_path(name: str) -> Path:
     segments = tuple(name.split("."))
     if any(not s for s in segments):
-        raise QueryError(f"'{name}' is not a valid attribute path (empty segment)")
+        raise QueryError(f"'{quoted(name)}' is not a valid attribute path (empty segment)")
     if len(segments) > MAX_PATH_SEGMENTS:
-        raise QueryError(f"'{name}' is nested deeper than {MAX_PATH_SEGMENTS} levels")
+        raise QueryError(f"'{quoted(name)}' is nested deeper than {MAX_PATH_SEGMENTS} levels")
     return segments
 
 
@@ -142,31 +143,45 @@ def parse_condition(name: str, raw_value: str, limits: QueryLimits) -> Condition
         values = (strip_quotes(raw_value),)
         pattern = values[0]
         if len(pattern) > limits.max_regex_length:
-            raise QueryError(f"regex for '{name}' is longer than {limits.max_regex_length} characters")
+            raise QueryError(f"regex for '{quoted(name)}' is longer than {limits.max_regex_length} characters")
         try:
             compile_regex(pattern)
         except re2.error as exc:
-            raise QueryError(f"'{pattern}' is not a valid regular expression: {exc}") from None
+            reason = exc.args[0] if exc.args else "refused by RE2"
+            if isinstance(reason, bytes):  # google-re2 reports in bytes
+                reason = reason.decode("utf-8", "replace")
+            raise QueryError(f"'{quoted(pattern)}' is not a valid regular expression: {reason}") from None
         problem = _unportable_regex(pattern)
         if problem:
-            raise QueryError(f"'{pattern}' is not a supported regular expression: {problem}")
+            raise QueryError(f"'{quoted(pattern)}' is not a supported regular expression: {problem}")
         return Condition(path, op, values)
     values = tuple(strip_quotes(v) for v in raw_value.split(","))
     if op in ORDERING:
         for value in values:
             if parse_number(value) is None and canonical_instant(value) is None:
-                raise QueryError(f"'{'.'.join(path)}.{op}' needs a number or a date-time, not '{value}'")
+                where = quoted(".".join(path))
+                raise QueryError(f"'{where}.{op}' needs a number or a date-time, not '{quoted(value)}'")
     return Condition(path, op, values)
 
 
-def _non_negative_int(name: str, value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise QueryError(f"'{name}' must be an integer, not '{value}'") from None
-    if number < 0:
-        raise QueryError(f"'{name}' must not be negative")
-    return number
+# `offset` and `limit` are integers from 0 to MAX_PAGING_VALUE = 2^31 - 1 (a larger `limit` is then clamped to
+# TMF_MAX_LIMIT). Why this bound: every backend and driver takes it as a plain 32-bit integer (PostgreSQL's
+# OFFSET is bigint and refuses more than 2^63 - 1, SQLite's driver overflows beyond 64 bits), it is far beyond
+# any collection this server pages through (an offset past the end costs no more than the end: an empty page),
+# and `offset + limit` in the Link header arithmetic stays far from any limit.
+MAX_PAGING_VALUE = 2**31 - 1
+
+
+def _paging_int(name: str, value: str) -> int:
+    """ASCII digits only: int() would also take '+5', ' 5', '1_000' and other scripts' digits."""
+    if value.startswith("-") and value[1:].isascii() and value[1:].isdigit():
+        raise QueryError(f"query parameter '{name}' must not be negative")
+    if not (value.isascii() and value.isdigit()):
+        raise QueryError(f"query parameter '{name}' must be an integer")
+    digits = value.lstrip("0")
+    if len(digits) > len(str(MAX_PAGING_VALUE)) or int(digits or "0") > MAX_PAGING_VALUE:
+        raise QueryError(f"query parameter '{name}' must be at most {MAX_PAGING_VALUE}")
+    return int(digits or "0")
 
 
 def parse_query(pairs: Iterable[tuple[str, str]], limits: QueryLimits | None = None) -> Query:
@@ -178,7 +193,7 @@ def parse_query(pairs: Iterable[tuple[str, str]], limits: QueryLimits | None = N
     for name, value in pairs:
         if "\x00" in name or "\x00" in value:
             # No stored text can contain NUL (PostgreSQL refuses it in any text parameter).
-            raise QueryError(f"query parameter {name!r} contains a NUL character")
+            raise QueryError(f"query parameter '{quoted(name)}' contains a NUL character")
         if name == "fields":
             names = [f.strip() for f in value.split(",") if f.strip()]
             fields = () if names == ["none"] else tuple(split_path(n) for n in names)
@@ -191,10 +206,10 @@ def parse_query(pairs: Iterable[tuple[str, str]], limits: QueryLimits | None = N
                 keys.append((split_path(key.lstrip("+-")), descending))
             sort = tuple(keys)
         elif name == "offset":
-            offset = _non_negative_int(name, value)
+            offset = _paging_int(name, value)
         elif name == "limit":
             # Over the maximum is clamped (documented), not refused: a client asking for "all" gets a page.
-            limit = min(_non_negative_int(name, value), limits.max_limit)
+            limit = min(_paging_int(name, value), limits.max_limit)
         else:
             conditions.append(parse_condition(name, value, limits))
     if len(conditions) > limits.max_conditions:

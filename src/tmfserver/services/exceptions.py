@@ -3,6 +3,8 @@ maps each to a TMF `Error` response; nothing here knows HTTP."""
 
 from __future__ import annotations
 
+from ..client_messages import quoted
+
 
 class ServiceError(Exception):
     """A request the application refuses; `message` is for the client."""
@@ -20,7 +22,7 @@ class NotFound(ServiceError):
     """The addressed resource does not exist."""
 
     def __init__(self, resource: str, resource_id: str) -> None:
-        super().__init__(f"{resource} '{resource_id}' does not exist")
+        super().__init__(f"{resource} '{quoted(resource_id)}' does not exist")
 
 
 class Conflict(ServiceError):

@@ -18,6 +18,7 @@ import json_merge_patch
 import jsonpatch
 from ulid import ULID
 
+from ..client_messages import body_problem, json_patch_operation, json_patch_problem
 from ..clock import utc_now_iso
 from ..domain import events
 from ..domain.lifecycle import StateChange
@@ -195,11 +196,8 @@ def representable(deps: Dependencies, kind: ResourceKind, document: dict, writte
             continue
         error = next(iter(placement.validator.iter_errors(show(deps, kind, placement, document))), None)
         if error is not None:
-            where = "/".join(str(part) for part in error.absolute_path) or "/"
-            raise InvalidRequest(
-                f"this {kind.name} cannot be represented in {placement.api} (also serving it): "
-                f"at {where}: {error.message}"
-            )
+            what = f"this {kind.name} cannot be represented in {placement.api} (also serving it)"
+            raise InvalidRequest(body_problem(error, what=what))
 
 
 # Why: docs/decisions/0027-server-owned-fields-ignored.md
@@ -291,8 +289,7 @@ def update(
         if validator is not None:
             error = next(iter(validator.iter_errors(candidate)), None)
             if error is not None:
-                where = "/".join(str(part) for part in error.absolute_path) or "/"
-                raise InvalidRequest(f"the patched {kind.name} is not valid at {where}: {error.message}")
+                raise InvalidRequest(body_problem(error, what=f"the patched {kind.name}"))
         touched = sorted(k for k in kind.immutable if candidate.get(k) != shown.get(k))
         if touched:
             raise InvalidRequest(f"{', '.join(touched)} cannot be changed")
@@ -337,20 +334,35 @@ def json_patch(operations: list[dict], immutable: frozenset[str]) -> Callable[[d
                 top = pointer.split("/")[1].replace("~1", "/").replace("~0", "~") if "/" in pointer else ""
                 if top in immutable or (pointer == "" and operation.get("op") != "test"):
                     raise InvalidRequest(f"JSON Patch may not touch '{pointer or '/'}'")
-    try:
-        patch = jsonpatch.JsonPatch(operations)
-    except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPointerException) as exc:
-        raise InvalidRequest(f"invalid JSON Patch: {exc}") from None
+    # One JsonPatch per operation, so that a failure names its operation (jsonpatch's own texts hold reprs
+    # of the document and of Python types: they are not shown).
+    steps = []
+    for index, operation in enumerate(operations):
+        try:
+            steps.append(jsonpatch.JsonPatch([operation]))
+        except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPointerException):
+            raise InvalidRequest(
+                f"{json_patch_operation(index, operation)}: 'path' and 'from' must be JSON Pointers such as "
+                "/note/0"
+            ) from None
 
     def change(document: dict) -> dict:
-        try:
-            return patch.apply(document, in_place=False)
-        except jsonpatch.JsonPatchTestFailed as exc:
-            raise Conflict(f"JSON Patch test failed: {exc}") from None
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-            raise InvalidRequest(f"JSON Patch cannot be applied: {exc}") from None
-        except (TypeError, ValueError, KeyError, IndexError) as exc:
-            raise InvalidRequest(f"JSON Patch cannot be applied: {exc}") from None
+        result: Any = copy.deepcopy(document)  # atomic: all operations apply to a copy, or none does
+        for index, (operation, step) in enumerate(zip(operations, steps, strict=True)):
+            label = json_patch_operation(index, operation)
+            try:
+                result = step.apply(result, in_place=True)
+            except jsonpatch.JsonPatchTestFailed:
+                raise Conflict(f"{label}: the value there is not the tested value") from None
+            except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException):
+                raise InvalidRequest(
+                    f"{label}: {json_patch_problem(operation, missing_location=True)}"
+                ) from None
+            except (jsonpatch.JsonPatchException, TypeError, ValueError, KeyError, IndexError):
+                raise InvalidRequest(
+                    f"{label}: {json_patch_problem(operation, missing_location=False)}"
+                ) from None
+        return result
 
     return change
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy import and_, exists, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
+from ..client_messages import quoted
 from ..query.match import matches
 from ..query.parse import Query, QueryError, parse_query
 from .models import Delivery, OutboxEvent, Subscription
@@ -28,8 +29,9 @@ def parse_subscription_query(raw: str | None) -> Query:
     text = (raw or "").strip().lstrip("?")
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
-    except ValueError as exc:
-        raise QueryError(f"'{raw}' is not a query string: {exc}") from None
+    except ValueError:
+        shown = quoted(raw or "")
+        raise QueryError(f"'{shown}' is not a query string (name=value pairs joined by '&')") from None
     return parse_query([(k.strip(), v.strip()) for k, v in pairs])
 
 

@@ -125,8 +125,10 @@ class JwksSource:
             except jwt.PyJWKClientConnectionError as exc:
                 log.error("JWKS %s unreachable: %s", self.location, exc)
                 raise Refusal(503, "the token signing keys cannot be obtained right now") from None
-            except (jwt.PyJWKClientError, jwt.DecodeError) as exc:
-                raise Refusal(401, f"the token cannot be verified: {exc}", "invalid_token") from None
+            except jwt.DecodeError:
+                raise Refusal(401, "the token is malformed", "invalid_token") from None
+            except jwt.PyJWKClientError:
+                raise Refusal(401, "no signing key matches the token", "invalid_token") from None
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.DecodeError:
@@ -207,8 +209,15 @@ class Authenticator:
             raise Refusal(401, "the token was not issued by the trusted issuer", "invalid_token") from None
         except jwt.InvalidSignatureError:
             raise Refusal(401, "the token signature is invalid", "invalid_token") from None
-        except (jwt.PyJWTError, TypeError, ValueError) as exc:  # the key cannot check this token's alg
-            raise Refusal(401, f"the token is invalid: {exc}", "invalid_token") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Refusal(401, f"the token has no '{exc.claim}' claim", "invalid_token") from None
+        except jwt.ImmatureSignatureError:
+            raise Refusal(401, "the token is not valid yet", "invalid_token") from None
+        except jwt.DecodeError:
+            raise Refusal(401, "the token is malformed", "invalid_token") from None
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:  # e.g. the key cannot check this token's alg
+            log.info("token refused: %s: %s", exc.__class__.__name__, exc)
+            raise Refusal(401, "the token is invalid", "invalid_token") from None
         subject = claims.get("sub")
         return Principal(str(subject) if subject is not None else None, _token_scopes(claims), "jwt")
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from http import HTTPStatus
 
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
+from ..client_messages import one_line, quoted
 from ..logs import current_request_id
 from ..services.exceptions import (
     Conflict,
@@ -103,10 +105,20 @@ def http_error(_request: ConnexionRequest, exc: HttpError) -> ConnexionResponse:
     return tmf_response(exc.status, exc.message, reason=exc.reason, headers=exc.headers)
 
 
+# Connexion's 415 detail: "Invalid Content-type (text/html), expected ['application/json', ...]".
+_MEDIA_TYPE_DETAIL = re.compile(r"^Invalid Content-type \((.*)\), expected \[(.*)\]$", re.DOTALL)
+
+
 def problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+    """Connexion's problems. The request validators (web/validation.py) already word theirs for the client;
+    anything else is cut to its first line, and the 415 detail (a Python list) is reworded."""
     status = exc.status or 400
-    message = exc.detail or exc.title or "request rejected"
-    return tmf_response(status, str(message), reason=exc.title or None, headers=exc.headers)
+    message = str(exc.detail or exc.title or "request rejected")
+    media_type = _MEDIA_TYPE_DETAIL.match(message) if status == 415 else None
+    if media_type:
+        accepted = ", ".join(re.findall(r"'([^']*)'", media_type.group(2)))
+        message = f"Content-Type '{quoted(media_type.group(1))}' is not accepted here; use {accepted}"
+    return tmf_response(status, one_line(message), reason=exc.title or None, headers=exc.headers)
 
 
 # Why: docs/decisions/0012-405-allow-from-the-documents.md
@@ -119,7 +131,7 @@ def http_exception_handler(operations: Operations):
             methods = operations.allowed(request.url.path) or ""
             return tmf_response(
                 405,
-                f"{request.method} is not allowed on {request.url.path}",
+                f"{quoted(request.method)} is not allowed on {quoted(request.url.path)}",
                 headers={"Allow": methods},
             )
         if exc.status_code == 404:
@@ -130,7 +142,7 @@ def http_exception_handler(operations: Operations):
 
 
 def not_found(request: ConnexionRequest, _exc: Exception) -> ConnexionResponse:
-    return tmf_response(404, f"{request.url.path} is not a resource of this server")
+    return tmf_response(404, f"{quoted(request.url.path)} is not a resource of this server")
 
 
 def unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

@@ -41,7 +41,7 @@ class BodyTooLarge(HttpError):
 # Why: docs/decisions/0010-request-guard-before-connexion.md
 class RequestGuard:
     """Attaches the app's dependencies to each request and refuses what must never reach the handlers:
-    bodies over the size limit (413), over-long query strings (400). A body sent without a
+    bodies over the size limit (413), over-long query strings (414). A body sent without a
     Content-Type is treated as JSON (Connexion would otherwise hand raw bytes to the handler)."""
 
     def __init__(self, app: ASGIApp, deps: Dependencies) -> None:
@@ -56,7 +56,7 @@ class RequestGuard:
         settings = self.deps.settings
         if len(scope.get("query_string", b"")) > settings.max_query_length:
             await send_tmf_error(
-                send, 400, f"the query string is longer than {settings.max_query_length} bytes"
+                send, 414, f"the query string is longer than {settings.max_query_length} bytes"
             )
             return
         if "\x00" in scope.get("path", "") or _has_nul(scope.get("query_string", b"")):

@@ -7,8 +7,11 @@ import re
 import typing as t
 
 from connexion.exceptions import BadRequestProblem
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, MediaTypeDict
-from jsonschema import Draft4Validator
+from connexion.utils import is_null, is_nullable
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, MediaTypeDict, ParameterValidator
+from jsonschema import Draft4Validator, ValidationError
+
+from ..client_messages import body_problem, parameter_problem
 
 # RFC 6902 operations, checked before the patch is applied (the documents have no schema for them).
 JSON_PATCH_SCHEMA = {
@@ -106,7 +109,8 @@ def _without_member_nulls(value: t.Any) -> t.Any:
 class TmfJsonBodyValidator(JSONRequestBodyValidator):
     """Connexion's JSON validator, plus: invalid UTF-8, over-deep nesting, over-long arrays and strings,
     NUL characters, NaN/Infinity and out-of-range numbers are 400s, not 500s;
-    a PATCH body (a merge patch) is validated without its `null` members."""
+    a PATCH body (a merge patch) is validated without its `null` members; messages name the place in the
+    body (client_messages.py), never the parser's exception or the schema."""
 
     max_depth = 32
     max_items = 1000
@@ -114,7 +118,16 @@ class TmfJsonBodyValidator(JSONRequestBodyValidator):
     _is_patch = False
 
     def _validate(self, body: t.Any) -> dict | None:
-        return super()._validate(_without_member_nulls(body) if self._is_patch else body)
+        """Connexion's check, with a message naming the place in the body instead of jsonschema's text."""
+        if self._is_patch:
+            body = _without_member_nulls(body)
+        if body is None and not self._nullable:
+            raise BadRequestProblem(detail="the request body must not be empty")
+        try:
+            self._validator.validate(body)
+        except ValidationError as exc:
+            raise BadRequestProblem(detail=body_problem(exc)) from None
+        return None
 
     async def _parse(self, stream: t.AsyncGenerator[bytes, None], scope: t.Any) -> t.Any:
         self._is_patch = scope.get("method") == "PATCH"  # one validator instance per request
@@ -131,8 +144,17 @@ class TmfJsonBodyValidator(JSONRequestBodyValidator):
             )
         except _Refused as exc:
             raise BadRequestProblem(detail=f"the request body is refused: {exc}") from None
-        except (json.JSONDecodeError, RecursionError, ValueError) as exc:
-            raise BadRequestProblem(detail=f"the request body is not valid JSON: {exc}") from None
+        except json.JSONDecodeError as exc:
+            if exc.msg.startswith("Unexpected UTF-8 BOM"):
+                raise BadRequestProblem(detail="the request body starts with a byte order mark") from None
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise BadRequestProblem(
+                detail=f"the request body is not valid JSON ({exc.msg} at {where})"
+            ) from None
+        except RecursionError:  # the parser's own nesting limit, far beyond max_depth
+            raise BadRequestProblem(detail=f"JSON nested deeper than {self.max_depth} levels") from None
+        except ValueError:
+            raise BadRequestProblem(detail="the request body is not valid JSON") from None
         violation = _limit_violation(body, self.max_depth, self.max_items, self.max_string)
         if violation:
             raise BadRequestProblem(detail=violation)
@@ -144,12 +166,34 @@ class JsonPatchBodyValidator(TmfJsonBodyValidator):
         super().__init__(schema=JSON_PATCH_SCHEMA, **kwargs)
 
 
+class TmfParameterValidator(ParameterValidator):
+    """Connexion's parameter validator; a refusal says `query parameter 'limit' must be an integer` instead of
+    jsonschema's text with a dump of the parameter's definition."""
+
+    @staticmethod
+    def validate_parameter(
+        parameter_type: str, value: t.Any, param: dict, param_name: str | None = None
+    ) -> t.Any:
+        if is_nullable(param) and is_null(value):
+            return None
+        name = str(param.get("name", param_name))
+        if value is None:
+            return f"{parameter_type} parameter '{name}' is required" if param.get("required") else None
+        schema = param.get("schema", param)
+        try:
+            Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER).validate(value)
+        except ValidationError as exc:
+            return parameter_problem(parameter_type, name, exc)
+        return None
+
+
 def validator_map(max_depth: int, max_items: int, max_string: int) -> dict:
     limits = {"max_depth": max_depth, "max_items": max_items, "max_string": max_string}
     json_validator = type("JsonBody", (TmfJsonBodyValidator,), limits)
     patch_validator = type("JsonPatchBody", (JsonPatchBodyValidator,), limits)
     return {
         **VALIDATOR_MAP,
+        "parameter": TmfParameterValidator,
         "body": MediaTypeDict(
             {
                 "*/*json": json_validator,
