@@ -39,6 +39,8 @@ HERE = Path(__file__).resolve().parent
 DOCUMENT = HERE.parent / "build" / "openapi" / "TMF652.json"
 DB_ENV = "BENCH_MINIMAL_DB"
 SYNCHRONOUS = os.environ.get("BENCH_MINIMAL_SYNCHRONOUS", "NORMAL").upper()
+if SYNCHRONOUS not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+    sys.exit(f"BENCH_MINIMAL_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {SYNCHRONOUS!r}")
 MAX_LIMIT = 1000  # the server's defaults (settings.py: default_limit, max_limit)
 DEFAULT_LIMIT = 100
 
