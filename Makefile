@@ -109,15 +109,17 @@ BENCH_NODE_DIR := build/bench-node
 PRISM_VERSION := 5.16.0
 JSON_SERVER_VERSION := 0.17.4
 
-## HTTP benchmark (bench/README.md "HTTP benchmark"): wrk against this server, Prism and json-server.
-## BENCH_DURATION=3 make bench for a short run; needs PostgreSQL at BENCH_PG_URL (default PG_URL).
+## HTTP benchmark (bench/README.md "HTTP benchmark"): wrk against this server, the minimum Connexion app
+## (bench/minimal_app.py), Prism and json-server. BENCH_DURATION=3 make bench for a short run. PostgreSQL at
+## BENCH_PG_URL (default PG_URL) and the Node.js peers are optional: missing ones are skipped with a line saying so.
 bench: openapi
 	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null) \
 		|| { echo "ERROR: wrk is missing and could not be installed (apt-get install -y wrk)"; exit 1; }
 	@test -x $(BENCH_NODE_DIR)/node_modules/.bin/prism -a -x $(BENCH_NODE_DIR)/node_modules/.bin/json-server || \
-		{ mkdir -p $(BENCH_NODE_DIR) && cd $(BENCH_NODE_DIR) && (test -f package.json || echo '{"private":true}' > package.json) \
-		&& npm install --silent --no-audit --no-fund @stoplight/prism-cli@$(PRISM_VERSION) json-server@$(JSON_SERVER_VERSION) >/dev/null; }
-	$(BIN)/pip show psutil >/dev/null 2>&1 || $(BIN)/pip install -q psutil
+		{ command -v npm >/dev/null && mkdir -p $(BENCH_NODE_DIR) && cd $(BENCH_NODE_DIR) && (test -f package.json || echo '{"private":true}' > package.json) \
+		&& npm install --silent --no-audit --no-fund @stoplight/prism-cli@$(PRISM_VERSION) json-server@$(JSON_SERVER_VERSION) >/dev/null; } \
+		|| echo "NOTE: Prism/json-server could not be installed with npm into $(BENCH_NODE_DIR): the peers are skipped"
+	@$(BIN)/python -c 'import psutil' 2>/dev/null || $(BIN)/pip install -q psutil
 	BENCH_PG_URL=$${BENCH_PG_URL:-$(PG_URL)} $(BIN)/python bench/http_bench.py
 
 bench-query: openapi
