@@ -330,6 +330,22 @@ def test_v5_write_keeps_v4_only_data(client) -> None:
     ]
 
 
+def test_v4_types_unknown_to_v5_are_shown_as_v5_types_and_kept(client) -> None:
+    """v4 lets a client type objects freely; v5 names its types in discriminators. A v5 reader sees the v5
+    type (its response stays valid), and a v5 write keeps the v4 type for v4 readers."""
+    body = {"@type": "BranchCart", "cartItem": [{"id": "1", "@type": "SimItem", "quantity": 1}]}
+    cart = _ok(client.post(V4, json=body), 201)
+    shown = _ok(client.get(f"{V5}/{cart['id']}"))
+    assert shown["@type"] == "ShoppingCart"
+    assert shown["cartItem"][0]["@type"] == "CartItem"
+    patch = {"@type": "ShoppingCart", "cartItem": shown["cartItem"]}
+    patched = _ok(client.patch(f"{V5}/{cart['id']}", json=patch, headers=MERGE))
+    assert patched["@type"] == "ShoppingCart"
+    again = _ok(client.get(f"{V4}/{cart['id']}"))
+    assert again["@type"] == "BranchCart"
+    assert again["cartItem"][0]["@type"] == "SimItem"
+
+
 def test_cart_deleted_through_the_other_version(client) -> None:
     a = _ok(client.post(V4, json={}), 201)
     b = _ok(client.post(V5, json={"@type": "ShoppingCart"}), 201)

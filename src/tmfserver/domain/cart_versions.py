@@ -282,7 +282,18 @@ def _object_to_v5(shape_name: str, obj: dict) -> dict:
         if isinstance(product, dict):
             out.update({k: product[k] for k in REF_MEMBERS if k in product})
     out.setdefault("@type", shape.v5_type)
+    if out["@type"] not in _v5_types(shape_name):
+        # A v4 client may type an object freely; v5 names its types in a discriminator. Shown as the v5 type,
+        # the stored @type stays for v4 (and is taken back on a v5 write, `_object_from_v5`).
+        out["@type"] = _filled_type(shape_name, obj)
     return out
+
+
+def _v5_types(shape_name: str) -> frozenset[str]:
+    """The @type values the v5 document's discriminator knows for this shape."""
+    if shape_name == "Product":
+        return frozenset({"Product", "ProductRef"})
+    return frozenset({SHAPES[shape_name].v5_type})
 
 
 def _contact_medium_to_v5(obj: dict) -> dict:
@@ -404,6 +415,9 @@ def _object_from_v5(shape_name: str, obj: dict, previous: dict | None) -> dict:
     filled = previous is not None and "@type" not in previous
     if filled and out.get("@type") == _filled_type(shape_name, previous):
         del out["@type"]  # the @type v5 showed for an untyped stored object: not the client's
+    foreign = previous is not None and previous.get("@type") not in (None, *_v5_types(shape_name))
+    if foreign and out.get("@type") == _filled_type(shape_name, previous):
+        out["@type"] = previous["@type"]  # the v4 @type v5 showed as its own type: kept for v4
     if kept:
         out[RETAINED] = kept
     return out
