@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 
 from tests.conftest import _empty_tables
 from tmfserver.app import create_app
+from tmfserver.services.background import BackgroundWork
 from tmfserver.services.idempotency import purge_expired
 from tmfserver.store.idempotency import IdempotencyRepository
-from tmfserver.store.models import IdempotencyKey, ResourceOrder, ShoppingCart, Subscription
+from tmfserver.store.models import IdempotencyKey, OutboxEvent, ResourceOrder, ShoppingCart, Subscription
 
 from ._support import CANCELS, CART_API, CARTS, KIT_ORDER, ORDER_API, ORDERS, assert_tmf_error
 
@@ -54,6 +55,8 @@ def test_a_retry_gets_the_first_response_and_creates_nothing(client, app) -> Non
     assert "description" not in again.json()
     assert client.get(ORDERS).headers["X-Total-Count"] == "1"
     assert _count(app, IdempotencyKey) == 1
+    # One create event and one change event: the replay announced nothing.
+    assert _count(app, OutboxEvent) == 2
 
 
 def test_a_quoted_key_is_the_same_key(client) -> None:
@@ -190,6 +193,21 @@ def test_an_expired_key_is_new_and_purged(no_retention_client, app) -> None:
     assert _count(app, IdempotencyKey) == 1  # the expired row is replaced, not duplicated
     assert purge_expired(app.deps) == 1
     assert _count(app, IdempotencyKey) == 0
+
+
+def test_the_scheduler_purges_expired_keys(no_retention_client, app) -> None:
+    """The background scheduler's pass (services/background.py) runs the purge."""
+    assert no_retention_client.post(CARTS, json={}, headers=_key("gone")).status_code == 201
+    work = BackgroundWork(app.deps)
+    work._scheduler.start()  # the scheduler only: no dispatcher thread needed
+    try:
+        deadline = time.monotonic() + 10
+        while _count(app, IdempotencyKey) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        work.stop()
+    assert _count(app, IdempotencyKey) == 0
+    assert _count(app, ShoppingCart) == 1
 
 
 def test_the_purge_is_bounded(no_retention_client, app) -> None:
