@@ -298,3 +298,20 @@ def test_a_request_in_progress(client, app, backend: str, monkeypatch) -> None:
         assert responses["first"].status_code == 201
         _same_response(responses["first"], responses["second"])
     assert _count(app, ResourceOrder) == 1
+
+
+def test_browsers_may_send_the_key(app, settings) -> None:
+    """With CORS on, a preflight allows `Idempotency-Key` (web/transport.py CORS_REQUEST_HEADERS)."""
+    cors = create_app(settings.model_copy(update={"cors_origins": "https://ui.example"}))
+    with cors.test_client() as cors_client:
+        response = cors_client.options(
+            ORDERS,
+            headers={
+                "Origin": "https://ui.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "Content-Type, Idempotency-Key",
+            },
+        )
+    cors.deps.engine.dispose()
+    assert response.status_code == 200, response.text
+    assert "idempotency-key" in response.headers["access-control-allow-headers"].lower()
