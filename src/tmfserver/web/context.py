@@ -21,7 +21,7 @@ JSON_PATCH_QUERY = "application/json-patch-query+json"
 # A strong entity tag as this server writes them: the stored version in quotes.
 _OUR_ETAG = re.compile(r'^"(\d{1,18})"$')
 MAX_IDEMPOTENCY_KEY = 255
-_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]+$")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 
 
 def dependencies() -> Dependencies:
@@ -96,7 +96,7 @@ def idempotency_key() -> RequestKey | None:
     key = values[0].strip()
     if len(key) >= 2 and key.startswith('"') and key.endswith('"'):
         key = re.sub(r"\\([\\\"])", r"\1", key[1:-1])  # sf-string: \" and \\ escapes
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not _PRINTABLE_ASCII.match(key):
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not _PRINTABLE_ASCII.fullmatch(key):
         raise HttpError(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")
     principal = request.scope.get(PRINCIPAL_KEY)
     scope = (principal.subject or f"{principal.via}:") if principal is not None else ""
