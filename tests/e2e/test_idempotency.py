@@ -162,12 +162,13 @@ def test_hub_registration_replayed(client, app, path: str, body: dict) -> None:
     assert _count(app, Subscription) == 1
 
 
-def test_listener_posts_need_no_key(client) -> None:
-    """Listener POSTs are idempotent by eventId already: the header is neither needed nor stored."""
+def test_listener_posts_need_no_key(client, app) -> None:
+    """Listener POSTs are idempotent by eventId already: a key on them is ignored, nothing is stored for it."""
     event = {"eventId": "e-1", "eventType": "ShoppingCartCreateEvent", "event": {}}
     for _ in range(2):
-        response = client.post(f"{CART_API}/listener/shoppingCartCreateEvent", json=event)
+        response = client.post(f"{CART_API}/listener/shoppingCartCreateEvent", json=event, headers=_key("l"))
         assert response.status_code in (200, 201, 204), response.text
+    assert _count(app, IdempotencyKey) == 0
 
 
 # --- retention --------------------------------------------------------------------------------------------
