@@ -144,6 +144,19 @@ class Settings(BaseSettings):
     simulate_step_seconds: float = Field(5.0, gt=0, description="demo simulator step")
     simulate_failure_rate: float = Field(0.1, ge=0, le=1, description="demo simulator share of failed items")
 
+    # Idempotency-Key on POSTs that create (services/idempotency.py; docs/decisions/0041-idempotency-key.md).
+    idempotency_retention_seconds: int = Field(
+        86400,
+        ge=0,
+        description="an `Idempotency-Key` and its first response are kept this long; later the key is new "
+        "again (expired keys are purged in the background)",
+    )
+    test_failpoint: Literal["", "exit-after-idempotent-commit"] = Field(
+        "",
+        description="test only: `exit-after-idempotent-commit` ends the process right after a keyed POST "
+        "commits, before it answers (the crash test); never set in production",
+    )
+
     validate_responses: bool = Field(False, description="validate responses against the documents (tests)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`"

@@ -11,13 +11,21 @@ from typing import Any
 from connexion import request
 
 from ..services import notifications
-from ..web.context import current_api, dependencies
+from ..web.context import current_api, dependencies, idempotency_key
 
 
 def register_listener(data: dict, **_params: Any) -> tuple:
     # The document requires `callback` (a string) and allows `query` (a string).
-    subscription = notifications.register(dependencies(), current_api(), data["callback"], data.get("query"))
+    return notifications.register_once(dependencies(), current_api(), data, idempotency_key(), _registered)
+
+
+def _registered(subscription: dict) -> tuple:
     return subscription, 201, {"Location": f"{request.url.path.rstrip('/')}/{subscription['id']}"}
+
+
+def _hub_registered(subscription: dict) -> tuple:
+    subscription, status, headers = _registered(subscription)
+    return {**subscription, "@type": "Hub", "href": headers["Location"]}, status, headers
 
 
 def unregister_listener(id: str, **_params: Any) -> tuple:
@@ -27,8 +35,7 @@ def unregister_listener(id: str, **_params: Any) -> tuple:
 
 def create_hub(body: dict, **_params: Any) -> tuple:
     """v5 `createHub`: a `Hub` is an Entity, so the answer carries its `@type` and `href`."""
-    subscription, status, headers = register_listener(body)
-    return {**subscription, "@type": "Hub", "href": headers["Location"]}, status, headers
+    return notifications.register_once(dependencies(), current_api(), body, idempotency_key(), _hub_registered)
 
 
 def hub_delete(id: str, **_params: Any) -> tuple:

@@ -10,7 +10,15 @@ from ..clock import utc_now_iso
 from ..services import resources
 from ..services.resources import ResourceKind
 from ..web import responses
-from ..web.context import base_url, current_api, dependencies, expected_version, patch_format, query_pairs
+from ..web.context import (
+    base_url,
+    current_api,
+    dependencies,
+    expected_version,
+    idempotency_key,
+    patch_format,
+    query_pairs,
+)
 
 # The API a request addressed (by its base path) picks the representation: TMF663 v4 and v5 share the carts.
 
@@ -22,8 +30,17 @@ def list_resources(kind: ResourceKind) -> tuple:
 
 def create_resource(kind: ResourceKind, body: dict, fields: bool = False) -> tuple:
     """`fields`: the operation declares a `fields` parameter (v5 POST): the response is projected."""
-    stored = resources.create(dependencies(), kind, body, base_url(), utc_now_iso(), current_api())
-    return responses.created(stored, _fields() if fields else None)
+    projection = _fields() if fields else None
+    return resources.create_once(
+        dependencies(),
+        kind,
+        body,
+        base_url(),
+        utc_now_iso(),
+        current_api(),
+        idempotency_key(),
+        lambda stored: responses.created(stored, projection),
+    )
 
 
 def retrieve_resource(kind: ResourceKind, resource_id: str) -> tuple:

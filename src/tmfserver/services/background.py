@@ -16,6 +16,7 @@ from ..notify.dispatcher import Dispatcher, RetryPolicy
 from ..store.errors import Outage
 from .dependencies import Dependencies
 from .exceptions import Unavailable
+from .idempotency import purge_expired
 from .orders import run_due_cancellations
 from .simulator import simulate_step
 
@@ -51,13 +52,15 @@ class BackgroundWork:
         self.outage = Outage(log, cap=deps.settings.db_backoff_cap_seconds)
 
     def _schedule(self) -> None:
-        """Every second: due cancellations (and simulator steps). While the database is unavailable, pause
-        with backoff and log the outage once (`Outage`); log an unexpected error with its traceback."""
+        """Every second: due cancellations, expired idempotency keys (a bounded purge) and simulator steps.
+        While the database is unavailable, pause with backoff and log the outage once (`Outage`); log an
+        unexpected error with its traceback."""
         pause = SCHEDULER_INTERVAL_SECONDS
         while not self._stop.wait(pause):
             pause = SCHEDULER_INTERVAL_SECONDS
             try:
                 run_due_cancellations(self.deps, utc_now_iso())
+                purge_expired(self.deps)
                 if self.deps.settings.simulate_fulfilment:
                     simulate_step(self.deps, utc_now_iso(), self._rng)
                 self.outage.succeeded()

@@ -29,6 +29,11 @@ class Conflict(ServiceError):
     """The request is well formed but the resource's current state refuses it."""
 
 
+class Unprocessable(ServiceError):
+    """The request is well formed but cannot be processed as sent: an `Idempotency-Key` already used with
+    another request."""
+
+
 class PreconditionFailed(ServiceError):
     """The client's expected version (If-Match) is not the stored one."""
 

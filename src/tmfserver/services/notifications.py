@@ -5,6 +5,7 @@ what is checked here is what the documents cannot say."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ulid import ULID
@@ -15,6 +16,7 @@ from ..store.models import Subscription
 from ..store.outbox import parse_subscription_query
 from .dependencies import Dependencies
 from .exceptions import InvalidRequest, NotFound
+from .idempotency import Reply, RequestKey, run_once
 
 
 def _shape(subscription: Subscription) -> dict[str, Any]:
@@ -25,6 +27,31 @@ def _shape(subscription: Subscription) -> dict[str, Any]:
 
 
 def register(deps: Dependencies, api: str, callback: str, query: str | None) -> dict[str, Any]:
+    _check(deps, callback, query)
+    with deps.unit_of_work(write=True) as uow:
+        return _shape(uow.subscriptions.add(str(ULID()), api, callback, query))
+
+
+def register_once(
+    deps: Dependencies,
+    api: str,
+    body: dict,
+    request_key: RequestKey | None,
+    respond: Callable[[dict[str, Any]], Reply],
+) -> Reply:
+    """`register` of the body's `callback` and `query`, answered by `respond(subscription)`; with a client's
+    `Idempotency-Key`, at most once per key (services/idempotency.py)."""
+    callback, query = body["callback"], body.get("query")
+    _check(deps, callback, query)
+    return run_once(
+        deps,
+        request_key,
+        body,
+        lambda uow: respond(_shape(uow.subscriptions.add(str(ULID()), api, callback, query))),
+    )
+
+
+def _check(deps: Dependencies, callback: str, query: str | None) -> None:
     try:
         parse_subscription_query(query)
     except QueryError as exc:
@@ -33,8 +60,6 @@ def register(deps: Dependencies, api: str, callback: str, query: str | None) -> 
         check_callback(callback, allow_private=deps.settings.callback_allow_private)
     except UnsafeCallback as exc:
         raise InvalidRequest(str(exc)) from None
-    with deps.unit_of_work(write=True) as uow:
-        return _shape(uow.subscriptions.add(str(ULID()), api, callback, query))
 
 
 def unregister(deps: Dependencies, api: str, subscription_id: str) -> None:

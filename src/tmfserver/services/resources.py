@@ -30,6 +30,7 @@ from ..store.repository import read_document
 from ..store.unit_of_work import UnitOfWork
 from .dependencies import Dependencies, Placement
 from .exceptions import Conflict, InvalidRequest, NotFound, PreconditionFailed
+from .idempotency import Reply, RequestKey, run_once
 from .representations import AS_STORED
 
 # create hook: (document, context) -> (document to store, its state changes)
@@ -205,22 +206,51 @@ def create(
     deps: Dependencies, kind: ResourceKind, body: dict, base_url: str, now: str, api: str | None = None
 ) -> Stored:
     """Store a new resource (the body is a JSON object: the document's validation guarantees it)."""
+    with deps.unit_of_work(write=True) as uow:
+        return _create(uow, deps, kind, body, base_url, now, api)
+
+
+def create_once(
+    deps: Dependencies,
+    kind: ResourceKind,
+    body: dict,
+    base_url: str,
+    now: str,
+    api: str | None,
+    request_key: RequestKey | None,
+    respond: Callable[[Stored], Reply],
+) -> Reply:
+    """`create`, answered by `respond(stored)`; with a client's `Idempotency-Key`, at most once per key (a
+    retry gets the first answer: services/idempotency.py)."""
+    return run_once(
+        deps, request_key, body, lambda uow: respond(_create(uow, deps, kind, body, base_url, now, api))
+    )
+
+
+def _create(
+    uow: UnitOfWork,
+    deps: Dependencies,
+    kind: ResourceKind,
+    body: dict,
+    base_url: str,
+    now: str,
+    api: str | None,
+) -> Stored:
     placement = deps.placement(kind.name, api)
     document = (placement.representation or AS_STORED).take(body, None)
     document = {key: value for key, value in document.items() if key not in kind.server_owned}
     resource_id = str(ULID())
     document = {"id": resource_id, "href": href(deps, kind, base_url, resource_id, api), **document}
     document.setdefault("@type", kind.definition)
-    with deps.unit_of_work(write=True) as uow:
-        context = WriteContext(uow, deps, now, resource_id)
-        changes: list[StateChange] = []
-        if kind.on_create:
-            document, changes = kind.on_create(document, context)
-        representable(deps, kind, document, placement)
-        row = uow.repository(kind.model).add(document, **kind.columns(document))
-        context.emit(kind, events.CREATE, document)
-        context.record_changes(kind, document, changes)
-        return Stored(show(deps, kind, placement, row.doc), row.version, placement.required)
+    context = WriteContext(uow, deps, now, resource_id)
+    changes: list[StateChange] = []
+    if kind.on_create:
+        document, changes = kind.on_create(document, context)
+    representable(deps, kind, document, placement)
+    row = uow.repository(kind.model).add(document, **kind.columns(document))
+    context.emit(kind, events.CREATE, document)
+    context.record_changes(kind, document, changes)
+    return Stored(show(deps, kind, placement, row.doc), row.version, placement.required)
 
 
 def retrieve(deps: Dependencies, kind: ResourceKind, resource_id: str, api: str | None = None) -> Stored:

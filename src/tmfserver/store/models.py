@@ -187,6 +187,24 @@ class InboxEvent(Base):
     __table_args__ = (UniqueConstraint("api", "event_id", name="uq_inbox_event_api_event_id"),)
 
 
+class IdempotencyKey(Base):
+    """The first response to a POST sent with an `Idempotency-Key`, written in the same transaction as what
+    the POST created; replayed to a retry with the same key and body until `expires_at`."""
+
+    __tablename__ = "idempotency_key"
+    pk: Mapped[int] = mapped_column(PrimaryKey, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(255))  # the authenticated client, "" when auth is off
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 (hex) of method, path and canonical body
+    status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[dict] = mapped_column(Document)
+    response_headers: Mapped[dict] = mapped_column(Document)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),)
+
+
 RESOURCE_MODELS: tuple[type[ResourceMixin], ...] = (
     ResourceOrder,
     CancelResourceOrder,
@@ -198,6 +216,7 @@ __all__ = [
     "Base",
     "CancelResourceOrder",
     "Delivery",
+    "IdempotencyKey",
     "InboxEvent",
     "OutboxEvent",
     "ResourceMixin",

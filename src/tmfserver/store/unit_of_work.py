@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..domain.lifecycle import StateChange
 from . import outbox
 from .errors import database_errors
+from .idempotency import IdempotencyRepository
 from .models import CancelResourceOrder, ResourceMixin, ResourceOrder, StateHistory
 from .repository import DocumentRepository
 from .subscriptions import SubscriptionRepository
@@ -53,6 +54,10 @@ class UnitOfWork:
     @property
     def subscriptions(self) -> SubscriptionRepository:
         return SubscriptionRepository(self.session)
+
+    @property
+    def idempotency(self) -> IdempotencyRepository:
+        return IdempotencyRepository(self.session)
 
     def record_history(
         self, resource_type: str, resource_id: str, changes: list[StateChange], now: str

@@ -29,12 +29,12 @@ from jwt import PyJWK, PyJWKClient, PyJWKSet
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..settings import Settings
+from .context import PRINCIPAL_KEY  # where the authenticated Principal is kept on the request scope
 from .middleware import send_tmf_error
 from .transport import UiPaths
 
 log = logging.getLogger("tmfserver.auth")
 
-PRINCIPAL_KEY = "tmfserver.principal"
 API_KEY_HEADER = b"x-api-key"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_DOCUMENTS = ("/swagger.json", "/openapi.json", "/extensions.json")

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from urllib.parse import parse_qsl
 
 from connexion import request
 
 from ..services.dependencies import Dependencies
+from ..services.idempotency import RequestKey
 from ..services.resources import ExpectedVersion, PatchFormat
 from .error_responses import HttpError
 from .transport import is_trusted
 
 SCOPE_KEY = "tmfserver.dependencies"
+PRINCIPAL_KEY = "tmfserver.principal"  # the authenticated Principal (web/auth.py), when auth is on
 JSON_PATCH = "application/json-patch+json"
 JSON_PATCH_QUERY = "application/json-patch-query+json"
 # A strong entity tag as this server writes them: the stored version in quotes.
 _OUR_ETAG = re.compile(r'^"(\d{1,18})"$')
+MAX_IDEMPOTENCY_KEY = 255
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 
 
 def dependencies() -> Dependencies:
@@ -77,3 +82,24 @@ def patch_format() -> PatchFormat:
     if content_type == JSON_PATCH_QUERY:
         return PatchFormat.JSON_PATCH_QUERY
     return PatchFormat.MERGE_PATCH
+
+
+def idempotency_key() -> RequestKey | None:
+    """`Idempotency-Key` (IETF HTTPAPI draft): a structured-field string (`"…"`) or the bare value, 1 to 255
+    printable ASCII characters, else 400; scoped to the authenticated client (its subject), or to the one
+    anonymous scope when authentication is off."""
+    values = request.headers.getlist("idempotency-key")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise HttpError(400, "send one Idempotency-Key header")
+    key = values[0].strip()
+    if len(key) >= 2 and key.startswith('"') and key.endswith('"'):
+        key = re.sub(r"\\([\\\"])", r"\1", key[1:-1])  # sf-string: \" and \\ escapes
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not _PRINTABLE_ASCII.fullmatch(key):
+        raise HttpError(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")
+    principal = request.scope.get(PRINCIPAL_KEY)
+    scope = (principal.subject or f"{principal.via}:") if principal is not None else ""
+    if len(scope) > MAX_IDEMPOTENCY_KEY:
+        scope = "sha256:" + hashlib.sha256(scope.encode()).hexdigest()
+    return RequestKey(scope=scope, key=key, method=request.method, path=request.url.path)

@@ -21,6 +21,7 @@ from ..services.exceptions import (
     PreconditionFailed,
     ServiceError,
     Unavailable,
+    Unprocessable,
 )
 from .routes import Operations
 
@@ -33,6 +34,7 @@ STATUS_OF: dict[type[ServiceError], int] = {
     NotFound: 404,
     Conflict: 409,
     PreconditionFailed: 412,
+    Unprocessable: 422,  # an Idempotency-Key reused with another request
     Unavailable: 503,  # the database is unreachable, out of connections or read-only: try again later
 }
 

@@ -116,6 +116,7 @@ CORS_REQUEST_HEADERS = (
     "X-Request-ID",
     "If-Match",
     "If-None-Match",
+    "Idempotency-Key",
 )
 CORS_EXPOSED_HEADERS = (
     "Location",
