@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -382,3 +384,10 @@ def test_the_seed_is_intact_and_readable(shared_client, seeded) -> None:
     assert shared_client.get(f"{CARTS}/{seeded['cart']}").status_code == 200
     listed = shared_client.get(ORDERS).json()
     assert [o["id"] for o in listed] == [seeded["order"]]
+
+
+def test_the_docs_list_every_case_with_its_status() -> None:
+    """docs/api.md "Hostile input" is this module's table: every case, with the status asserted here."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    rows = dict(re.findall(r"^\| (.+?) \| `[^`]*` \| (\d{3}) \|$", text, re.M))
+    assert {name: str(status) for name, _method, _path, _kwargs, status in CASES} == rows
