@@ -21,8 +21,8 @@ server that does not start) are skipped with a line saying why.
 Run with `make bench` (installs wrk and the pinned peers). Environment overrides:
   BENCH_DURATION=10 BENCH_CONNECTIONS=32 BENCH_THREADS=2 BENCH_SEED=1000 BENCH_WARMUP=2
   BENCH_TARGETS=tmf-sqlite-1,tmf-pg-1,tmf-pg-2,minimal-1,minimal-2,prism,json-server
-  (any tmf-sqlite-N, tmf-pg-N, minimal-N)   BENCH_MINIMAL_SYNCHRONOUS=NORMAL (the minimum app's SQLite
-  PRAGMA synchronous; NORMAL is the server's)
+  (any tmf-sqlite-N, tmf-pg-N, minimal-N)   BENCH_MINIMAL_SYNCHRONOUS=FULL (the minimum app's SQLite
+  PRAGMA synchronous; FULL is the server's default, TMF_SQLITE_SYNCHRONOUS)
   BENCH_SCENARIOS=get,list,create   BENCH_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test
   BENCH_NODE_DIR=build/bench-node   BENCH_JSON=build/bench/http_bench.json   BENCH_LOG_LEVEL=WARNING
   BENCH_PROFILE=build/bench/profiles: py-spy (`pip install py-spy`) records each Python target (tmf-*,
@@ -72,7 +72,7 @@ TARGETS = [t.strip() for t in os.environ.get("BENCH_TARGETS", DEFAULT_TARGETS).s
 SCENARIOS = os.environ.get("BENCH_SCENARIOS", "get,list,create").split(",")
 PEERS = ("prism", "json-server")
 TARGET_RE = re.compile(r"^(tmf-(sqlite|pg)|minimal)-([1-9]\d*)$")
-MINIMAL_SYNCHRONOUS = os.environ.get("BENCH_MINIMAL_SYNCHRONOUS", "NORMAL").upper()
+MINIMAL_SYNCHRONOUS = os.environ.get("BENCH_MINIMAL_SYNCHRONOUS", "FULL").upper()
 PROFILE_DIR = REPO / os.environ["BENCH_PROFILE"] if os.environ.get("BENCH_PROFILE") else None
 PROFILE_RATE = 100  # samples per second (py-spy's default)
 PY_SPY = shutil.which("py-spy", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")

@@ -17,7 +17,8 @@ Every other operationId resolves to nothing, so Connexion answers 501.
 
 Run (the harness does): `python bench/minimal_app.py --db PATH --port PORT --workers N`; it creates the table
 (like `tmfserver serve` migrates first), then runs uvicorn with the server's options (access log and server
-header off). BENCH_MINIMAL_SYNCHRONOUS (default NORMAL, the server's: store/db.py) sets PRAGMA synchronous.
+header off). BENCH_MINIMAL_SYNCHRONOUS (default FULL, the server's default: TMF_SQLITE_SYNCHRONOUS) sets
+PRAGMA synchronous.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from connexion.resolver import Resolver
 HERE = Path(__file__).resolve().parent
 DOCUMENT = HERE.parent / "build" / "openapi" / "TMF652.json"
 DB_ENV = "BENCH_MINIMAL_DB"
-SYNCHRONOUS = os.environ.get("BENCH_MINIMAL_SYNCHRONOUS", "NORMAL").upper()
+SYNCHRONOUS = os.environ.get("BENCH_MINIMAL_SYNCHRONOUS", "FULL").upper()
 if SYNCHRONOUS not in ("OFF", "NORMAL", "FULL", "EXTRA"):
     sys.exit(f"BENCH_MINIMAL_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {SYNCHRONOUS!r}")
 MAX_LIMIT = 1000  # the server's defaults (settings.py: default_limit, max_limit)

@@ -140,6 +140,7 @@ def wire(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -> Wiri
         settings.db_max_overflow,
         connect_timeout_seconds=settings.db_connect_timeout_seconds,
         pool_timeout_seconds=settings.db_pool_timeout_seconds,
+        sqlite_synchronous=settings.sqlite_synchronous,
     )
     use_immediate_transactions_on_sqlite(engine)
     metrics.instrument_pool(engine)

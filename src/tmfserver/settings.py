@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     cart_lifetime_days: int = Field(30, ge=1, description="default cart `validFor` length")
 
     db_pool_size: int = Field(5, ge=1, description="connection pool per process (PostgreSQL)")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL",
+        description="SQLite `PRAGMA synchronous`: FULL keeps every acknowledged write through an OS crash or "
+        "power failure; NORMAL is faster but may lose the last writes then (not on a process crash)",
+    )
     db_max_overflow: int = Field(10, ge=0, description="extra connections beyond the pool (PostgreSQL)")
     # Database outages (docs/operating.md, "Database outages"; docs/decisions/0039-database-outage-is-a-503.md).
     db_connect_timeout_seconds: int = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -22,15 +23,25 @@ def _regexp(pattern: str | None, value: str | None) -> bool | None:
     return compile_regex(pattern).search(value) is not None
 
 
-def _configure_sqlite(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-    # Replaces the Python-`re` REGEXP that SQLAlchemy installs.
-    dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
+def _sqlite_configurator(synchronous: str) -> Callable[[Any, Any], None]:
+    """PRAGMAs of every SQLite connection. `synchronous`: FULL (the default) syncs the WAL at every commit, so
+    an acknowledged write survives an OS crash or power failure; NORMAL syncs at checkpoints only (durable
+    across process crashes, not power failures) — docs/operating.md, TMF_SQLITE_SYNCHRONOUS."""
+
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS[synchronous]}")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+        # Replaces the Python-`re` REGEXP that SQLAlchemy installs.
+        dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
+
+    return configure
+
+
+SQLITE_SYNCHRONOUS = {"FULL": "FULL", "NORMAL": "NORMAL"}  # the only values a setting may put in the PRAGMA
 
 
 def make_engine(
@@ -40,6 +51,7 @@ def make_engine(
     *,
     connect_timeout_seconds: int = 5,
     pool_timeout_seconds: float = 10.0,
+    sqlite_synchronous: str = "FULL",
 ) -> Engine:
     """An engine whose every wait is bounded, so that a request during a database outage fails (503) instead
     of hanging: opening a PostgreSQL connection (`connect_timeout`), waiting for a free pooled connection
@@ -57,7 +69,7 @@ def make_engine(
                 "pool_timeout": pool_timeout_seconds,
             }
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
-        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "connect", _sqlite_configurator(sqlite_synchronous))
         return engine
     return create_engine(
         url,
