@@ -14,9 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 
 from tests.live_server import live_server
 from tests.receiver import Receiver
+from tmfserver.cli import alembic_config
 from tmfserver.logs import JsonLines
 from tmfserver.notify.dispatcher import Dispatcher, RetryPolicy
 
@@ -24,7 +26,12 @@ from ._notify import ORDERS, Clock, create, deliveries, outbox_events, subscribe
 
 ROOT = Path(__file__).resolve().parents[2]
 TMFSERVER = Path(sys.executable).parent / "tmfserver"
-HEAD = "0001"  # the newest migration in migrations/versions
+# The migrations in order, oldest first, and the newest: read from migrations/versions, not repeated here.
+REVISIONS = [
+    script.revision
+    for script in reversed(list(ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()))
+]
+HEAD = REVISIONS[-1]
 
 
 def clean_env(**settings: str) -> dict[str, str]:
@@ -46,11 +53,16 @@ def migrate(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:
 def test_migrate_writes_one_json_object_per_line(tmp_path: Path) -> None:
     result = migrate(tmp_path)  # stderr is a pipe: auto means JSON
     lines = [json.loads(line) for line in result.stderr.splitlines()]  # every line parses
-    [applied] = [line for line in lines if line["message"] == "migration applied"]
-    assert applied["logger"] == "tmfserver.migrations" and applied["level"] == "INFO"
-    assert applied["from_revision"] is None and applied["to_revision"] == HEAD
-    assert applied["direction"] == "upgrade" and applied["request_id"] == "-"
-    assert applied["time"].endswith("Z")
+    applied = [line for line in lines if line["message"] == "migration applied"]  # one per revision
+    assert len(applied) == len(REVISIONS)
+    assert [(a["from_revision"], a["to_revision"]) for a in applied] == list(
+        zip([None, *REVISIONS[:-1]], REVISIONS, strict=True)
+    )
+    assert applied[-1]["to_revision"] == HEAD
+    for record in applied:
+        assert record["logger"] == "tmfserver.migrations" and record["level"] == "INFO"
+        assert record["direction"] == "upgrade" and record["request_id"] == "-"
+        assert record["time"].endswith("Z")
     # Alembic's own lines would say the same thing again, in another format.
     assert not [line for line in lines if line["logger"].startswith("alembic")]
 
@@ -68,7 +80,7 @@ def test_level_setting_drops_lower_records(tmp_path: Path) -> None:
 
 def test_forced_text_format_is_readable(tmp_path: Path) -> None:
     result = migrate(tmp_path, TMF_LOG_FORMAT="text")
-    [line] = result.stderr.splitlines()
+    line = result.stderr.splitlines()[-1]  # one line per revision; the last reaches head
     assert " INFO tmfserver.migrations [-] migration applied " in line
     assert f"to_revision={HEAD}" in line
     with pytest.raises(json.JSONDecodeError):
