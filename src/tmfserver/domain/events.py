@@ -53,19 +53,11 @@ def envelope_v5(
     *,
     field_path: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The v5 (TMF630/TMF688 v5) envelope: an `Event` is Extensible, so it carries its `@type`; the time it
-    occurred is spelt `timeOccurred`."""
-    event: dict[str, Any] = {
-        "@type": event_type(resource_type, kind),
-        "eventId": str(ULID()),
-        "eventTime": now,
-        "timeOccurred": now,
-        "eventType": event_type(resource_type, kind),
-        "event": {resource_name: document},
-    }
-    if field_path is not None:
-        event["fieldPath"] = ",".join(field_path)
-    return event
+    """The v5 (TMF630/TMF688 v5) envelope: the v4 one, plus its `@type` (an `Event` is Extensible), with the
+    time it occurred spelt `timeOccurred`."""
+    v4 = envelope(resource_type, resource_name, kind, document, now, field_path=field_path)
+    occurred = v4.pop("timeOcurred")
+    return {"@type": v4["eventType"], **v4, "timeOccurred": occurred}
 
 
 def changed_fields(old: dict, new: dict) -> list[str]:
