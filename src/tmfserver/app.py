@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -
     @asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:
         work = BackgroundWork(deps) if settings.background_workers else None
+        if deps.execution is not None:
+            deps.execution.start()
         if work:
             work.start()
             readiness.attach(work)
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -
         finally:
             if work:
                 work.stop()
+            if deps.execution is not None:
+                await deps.execution.stop()  # the writes still queued are committed first
             engine.dispose()
             metrics.mark_this_process_dead()
 

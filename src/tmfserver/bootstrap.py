@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jsonschema import Draft4Validator
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from . import metrics, specbuild, specdiff
 from .query.projection import RequiredKeys
 from .registry import EXTENSIONS_DIR, SERVED, Api, Document
 from .services.dependencies import Dependencies, Placement
 from .settings import Settings
-from .store.db import make_engine, make_session_factory
+from .store.db import make_async_engine, make_engine, make_session_factory
+from .store.execution import Execution, GreenletExecution, SqliteExecution
 from .store.unit_of_work import use_immediate_transactions_on_sqlite
 
 
@@ -145,5 +148,22 @@ def wire(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -> Wiri
     use_immediate_transactions_on_sqlite(engine)
     metrics.instrument_pool(engine)
     served = tuple(serve_api(api) for api in apis)
-    deps = Dependencies(settings, engine, make_session_factory(engine), placements(served))
+    sessions = make_session_factory(engine)
+    deps = Dependencies(settings, engine, sessions, placements(served), execution(settings, engine, sessions))
     return Wiring(settings, deps, served)
+
+
+def execution(settings: Settings, engine: Engine, sessions: sessionmaker[Session]) -> Execution:
+    """Where request handlers run their service calls (store/execution.py): SQLite's one writer per process,
+    PostgreSQL's async engine (a pool of its own per process, beside `engine` for background work)."""
+    if engine.dialect.name == "sqlite":
+        return SqliteExecution(sessions)
+    async_engine = make_async_engine(
+        settings.database_url,
+        settings.db_pool_size,
+        settings.db_max_overflow,
+        connect_timeout_seconds=settings.db_connect_timeout_seconds,
+        pool_timeout_seconds=settings.db_pool_timeout_seconds,
+    )
+    metrics.instrument_pool(async_engine.sync_engine)
+    return GreenletExecution(async_engine, make_session_factory)

@@ -4,11 +4,13 @@ are per client with authentication on; an expired key is new again and purged.""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.util import await_only
 
 from tests.conftest import _empty_tables
 from tmfserver.app import create_app
@@ -267,7 +269,10 @@ def test_a_request_in_progress(client, app, backend: str, monkeypatch) -> None:
         if taken and first_call:
             first_call.clear()
             held.set()
-            release.wait(10)
+            if backend == "postgresql":  # the job runs in a greenlet on the event loop (store/execution.py)
+                await_only(asyncio.to_thread(release.wait, 10))
+            else:  # the job runs in the SQLite writer's thread
+                release.wait(10)
         return taken
 
     monkeypatch.setattr(IdempotencyRepository, "try_lock", holding)

@@ -9,21 +9,21 @@ from tmfserver.api import operations
 from .api import WIDGET_KIND
 
 
-def list_widget(**_params: Any) -> tuple:
-    return operations.list_resources(WIDGET_KIND)
+async def list_widget(**_params: Any) -> tuple:
+    return await operations.list_resources(WIDGET_KIND)
 
 
-def create_widget(widget: dict, **_params: Any) -> tuple:
-    return operations.create_resource(WIDGET_KIND, widget)
+async def create_widget(widget: dict, **_params: Any) -> tuple:
+    return await operations.create_resource(WIDGET_KIND, widget)
 
 
-def retrieve_widget(id: str, **_params: Any) -> tuple:
-    return operations.retrieve_resource(WIDGET_KIND, id)
+async def retrieve_widget(id: str, **_params: Any) -> tuple:
+    return await operations.retrieve_resource(WIDGET_KIND, id)
 
 
-def patch_widget(id: str, widget: dict, **_params: Any) -> tuple:
-    return operations.patch_resource(WIDGET_KIND, id, widget)
+async def patch_widget(id: str, widget: dict, **_params: Any) -> tuple:
+    return await operations.patch_resource(WIDGET_KIND, id, widget)
 
 
-def delete_widget(id: str, **_params: Any) -> tuple:
-    return operations.delete_resource(WIDGET_KIND, id)
+async def delete_widget(id: str, **_params: Any) -> tuple:
+    return await operations.delete_resource(WIDGET_KIND, id)

@@ -6,17 +6,27 @@ The same handlers serve each document; which API a request belongs to is read fr
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from connexion import request
 
 from ..services import notifications
+from ..services.idempotency import Reply
 from ..web.context import current_api, dependencies, idempotency_key
 
 
-def register_listener(data: dict, **_params: Any) -> tuple:
+async def register_listener(data: dict, **_params: Any) -> tuple:
     # The document requires `callback` (a string) and allows `query` (a string).
-    return notifications.register_once(dependencies(), current_api(), data, idempotency_key(), _registered)
+    return await _register(data, _registered)
+
+
+async def _register(body: dict, respond: Callable[[dict], Reply]) -> tuple:
+    deps, api, key = dependencies(), current_api(), idempotency_key()
+    # The callback check resolves its host: in a thread, neither on the loop nor in the writer.
+    await asyncio.to_thread(notifications.check_registration, deps, body)
+    return await deps.write(lambda d: notifications.register_once(d, api, body, key, respond))
 
 
 def _registered(subscription: dict) -> tuple:
@@ -28,16 +38,17 @@ def _hub_registered(subscription: dict) -> tuple:
     return {**subscription, "@type": "Hub", "href": headers["Location"]}, status, headers
 
 
-def unregister_listener(id: str, **_params: Any) -> tuple:
-    notifications.unregister(dependencies(), current_api(), id)
+async def unregister_listener(id: str, **_params: Any) -> tuple:
+    deps, api = dependencies(), current_api()
+    await deps.write(lambda d: notifications.unregister(d, api, id))
     return None, 204
 
 
-def create_hub(body: dict, **_params: Any) -> tuple:
+async def create_hub(body: dict, **_params: Any) -> tuple:
     """v5 `createHub`: a `Hub` is an Entity, so the answer carries its `@type` and `href`."""
-    return notifications.register_once(dependencies(), current_api(), body, idempotency_key(), _hub_registered)
+    return await _register(body, _hub_registered)
 
 
-def hub_delete(id: str, **_params: Any) -> tuple:
+async def hub_delete(id: str, **_params: Any) -> tuple:
     """v5 `hubDelete`."""
-    return unregister_listener(id)
+    return await unregister_listener(id)

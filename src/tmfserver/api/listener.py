@@ -15,14 +15,19 @@ from ..services import notifications
 from ..web.context import current_api, dependencies
 
 
-def receive(data: dict, **_params: Any) -> tuple:
-    return notifications.receive(dependencies(), current_api(), str(request.url), data), 201
+async def receive(data: dict, **_params: Any) -> tuple:
+    return await _receive(data), 201
 
 
-def notified(body: dict, **_params: Any) -> tuple:
+async def notified(body: dict, **_params: Any) -> tuple:
     """v5 listeners answer 204 "Notified", without a body."""
-    notifications.receive(dependencies(), current_api(), str(request.url), body)
+    await _receive(body)
     return None, 204
+
+
+async def _receive(event: dict) -> dict:
+    deps, api, listener = dependencies(), current_api(), str(request.url)
+    return await deps.write(lambda d: notifications.receive(d, api, listener, event))
 
 
 def __getattr__(name: str) -> Callable:

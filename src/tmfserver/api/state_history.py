@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from ..services import orders
+from ..services.resources import ResourceKind
 from ..web.context import dependencies
 
 
-def list_resource_order_state_history(id: str, **_params: Any) -> tuple:
-    return orders.state_history(dependencies(), orders.ORDER_KIND, id), 200
+async def list_resource_order_state_history(id: str, **_params: Any) -> tuple:
+    return await _history(orders.ORDER_KIND, id), 200
 
 
-def list_cancel_resource_order_state_history(id: str, **_params: Any) -> tuple:
-    return orders.state_history(dependencies(), orders.CANCEL_KIND, id), 200
+async def list_cancel_resource_order_state_history(id: str, **_params: Any) -> tuple:
+    return await _history(orders.CANCEL_KIND, id), 200
+
+
+async def _history(kind: ResourceKind, resource_id: str) -> list[dict]:
+    return await dependencies().read(lambda d: orders.state_history(d, kind, resource_id))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +19,10 @@ from .exceptions import Unavailable
 
 if TYPE_CHECKING:
     from ..query.projection import RequiredKeys
+    from ..store.execution import Execution
     from .representations import Representation
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,32 @@ class Dependencies:
     # Resource name ("resourceOrder") → where it is served: one placement per API exposing it, the API that
     # first served it first (TMF663 v4 before v5 for "shoppingCart").
     placements: Mapping[str, tuple[Placement, ...]] = field(default_factory=dict)
+    # Where the request handlers' service calls run (store/execution.py); None: in the caller's thread.
+    execution: Execution | None = None
+
+    async def read(self, job: Callable[[Dependencies], T]) -> T:
+        """`job(deps)` for an async handler, without blocking the event loop on the database; `job` only
+        reads (on SQLite it runs on the loop's thread, never in the writer)."""
+        return await self._run(job, write=False)
+
+    async def write(self, job: Callable[[Dependencies], T]) -> T:
+        """`job(deps)` for an async handler: on SQLite in the process's writer, answered once committed."""
+        return await self._run(job, write=True)
+
+    async def _run(self, job: Callable[[Dependencies], T], *, write: bool) -> T:
+        with self.database():
+            if self.execution is None:
+                return job(self)
+            jobs_deps = self._jobs_deps
+            return await self.execution.run(lambda: job(jobs_deps), write=write)
+
+    @functools.cached_property
+    def _jobs_deps(self) -> Dependencies:
+        """These dependencies as a job sees them: with the execution's engine where it has its own."""
+        execution = self.execution
+        if execution is None or execution.engine is None:
+            return self
+        return dataclasses.replace(self, engine=execution.engine, sessions=execution.sessions, execution=None)
 
     @contextmanager
     def unit_of_work(self, *, write: bool) -> Iterator[UnitOfWork]:

@@ -68,11 +68,15 @@ def run_once(
         reply_body, status, headers = write(uow)
         expires_at = now + timedelta(seconds=deps.settings.idempotency_retention_seconds)
         keys.add(scope, key, fingerprint, status, reply_body, dict(headers), now, expires_at)
-    if deps.settings.test_failpoint == EXIT_AFTER_COMMIT:
-        log.warning("test failpoint %s: exiting after the commit, before the response", EXIT_AFTER_COMMIT)
-        logging.shutdown()
-        os._exit(1)
+        if deps.settings.test_failpoint == EXIT_AFTER_COMMIT:
+            uow.after_commit(_exit_before_answering)
     return reply_body, status, headers
+
+
+def _exit_before_answering() -> None:
+    log.warning("test failpoint %s: exiting after the commit, before the response", EXIT_AFTER_COMMIT)
+    logging.shutdown()
+    os._exit(1)
 
 
 def purge_expired(deps: Dependencies, limit: int = PURGE_BATCH) -> int:

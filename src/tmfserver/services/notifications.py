@@ -40,15 +40,20 @@ def register_once(
     respond: Callable[[dict[str, Any]], Reply],
 ) -> Reply:
     """`register` of the body's `callback` and `query`, answered by `respond(subscription)`; with a client's
-    `Idempotency-Key`, at most once per key (services/idempotency.py)."""
+    `Idempotency-Key`, at most once per key (services/idempotency.py). The caller has checked the body with
+    `check_registration` (outside the write: it resolves the callback's host)."""
     callback, query = body["callback"], body.get("query")
-    _check(deps, callback, query)
     return run_once(
         deps,
         request_key,
         body,
         lambda uow: respond(_shape(uow.subscriptions.add(str(ULID()), api, callback, query))),
     )
+
+
+def check_registration(deps: Dependencies, body: dict) -> None:
+    """InvalidRequest unless the body's `query` parses and its `callback` is allowed (a DNS lookup)."""
+    _check(deps, body["callback"], body.get("query"))
 
 
 def _check(deps: Dependencies, callback: str, query: str | None) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..query.parse import compile_regex
@@ -72,14 +73,39 @@ def make_engine(
         event.listen(engine, "connect", _sqlite_configurator(sqlite_synchronous))
         return engine
     return create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_timeout=pool_timeout_seconds,
+        url, **_postgresql_options(pool_size, max_overflow, connect_timeout_seconds, pool_timeout_seconds)
+    )
+
+
+def _postgresql_options(
+    pool_size: int, max_overflow: int, connect_timeout_seconds: int, pool_timeout_seconds: float
+) -> dict[str, Any]:
+    return {
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_timeout": pool_timeout_seconds,
         # A connection the server dropped (restart, failover) is noticed at checkout and replaced; a failed
         # ping of one connection invalidates the whole pool (they all went with the server).
-        pool_pre_ping=True,
-        connect_args={"connect_timeout": connect_timeout_seconds},
+        "pool_pre_ping": True,
+        "connect_args": {"connect_timeout": connect_timeout_seconds},
+    }
+
+
+def make_async_engine(
+    database_url: str,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    *,
+    connect_timeout_seconds: int = 5,
+    pool_timeout_seconds: float = 10.0,
+) -> AsyncEngine:
+    """PostgreSQL through psycopg's async mode, for the request handlers (store/execution.py), with the same
+    bounded waits as `make_engine`."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"no async engine for {url.get_backend_name()}")
+    return create_async_engine(
+        url, **_postgresql_options(pool_size, max_overflow, connect_timeout_seconds, pool_timeout_seconds)
     )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from datetime import datetime
 
 from sqlalchemy import event, insert, select
@@ -44,6 +45,19 @@ def use_immediate_transactions_on_sqlite(engine: Engine) -> None:
 class UnitOfWork:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once the transaction this unit of work belongs to has committed (in a batch of the
+        SQLite writer: the batch's commit, not the end of this unit of work)."""
+        session = self.session
+
+        def committed(_session: Session) -> None:
+            if session.in_nested_transaction():  # a savepoint released (reported as a commit too)
+                return
+            event.remove(session, "after_commit", committed)
+            action()
+
+        event.listen(session, "after_commit", committed)
 
     def publish(self, api: str, resource_id: str, envelope: dict) -> None:
         outbox.publish(self.session, api, resource_id, envelope, time.time())
@@ -124,10 +138,23 @@ class UnitOfWork:
         return list(self.session.scalars(statement))
 
 
+# The transaction of the SQLite writer's current batch (store/batch_writer.py), while one of its jobs runs.
+BATCH_SESSION: ContextVar[Session | None] = ContextVar("tmf_batch_session", default=None)
+
+
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session], *, write: bool) -> Iterator[UnitOfWork]:
     """One transaction, committed when `write` (else rolled back). A database that cannot serve — at the
-    connection, any statement or the commit — raises `errors.DatabaseUnavailable` (see there)."""
+    connection, any statement or the commit — raises `errors.DatabaseUnavailable` (see there).
+
+    Inside a job of the SQLite batch writer, it is a savepoint of the batch's transaction instead: released
+    on success (committed with the batch), rolled back alone on an error, so one failing request fails
+    alone."""
+    batch = BATCH_SESSION.get()
+    if batch is not None:
+        with database_errors(), batch.begin_nested():
+            yield UnitOfWork(batch)
+        return
     with database_errors(), factory() as session:
         session.connection(execution_options={"tmf_write": write})
         try:

@@ -39,15 +39,16 @@ def one(
     return project(stored.document, fields, stored.shape), 200, headers
 
 
-def _page_link(offset: int, limit: int) -> str:
-    pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
-    pairs += [("offset", str(offset)), ("limit", str(limit))]
-    return f"<{request.url.path}?{urlencode(pairs)}>"
-
-
-def page(result: Page) -> tuple[list[dict], int, dict[str, str]]:
-    """200 with X-Total-Count, X-Result-Count and RFC 8288 Link (first/prev/next/last)."""
+def page(result: Page, pairs: list[tuple[str, str]]) -> tuple[list[dict], int, dict[str, str]]:
+    """200 with X-Total-Count, X-Result-Count and RFC 8288 Link (first/prev/next/last); `pairs`: the
+    request's query string as parsed (web/context.query_pairs), repeated in the links but for offset/limit."""
     query = result.query
+    kept = urlencode([(k, v) for k, v in pairs if k not in ("offset", "limit")])
+    path = request.url.path
+
+    def _page_link(offset: int, limit: int) -> str:
+        return f"<{path}?{kept + '&' if kept else ''}offset={offset}&limit={limit}>"
+
     headers = {
         "X-Total-Count": str(result.total),
         "X-Result-Count": str(len(result.documents)),
