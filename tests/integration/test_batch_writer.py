@@ -157,4 +157,3 @@ def test_stop_commits_what_is_queued(sessions) -> None:
 
     asyncio.run(scenario())
     assert _stored(sessions) == [f"q{i}" for i in range(5)]
-
