@@ -47,7 +47,7 @@ async def create_resource(kind: ResourceKind, body: dict, fields: bool = False) 
 async def retrieve_resource(kind: ResourceKind, resource_id: str) -> tuple:
     deps, api = dependencies(), current_api()
     query = resources.parse(deps, query_pairs())
-    stored = await deps.read(lambda d: resources.retrieve(d, kind, resource_id, api))
+    stored = await deps.read(lambda d: resources.retrieve(d, kind, resource_id, api, query.fields))
     return responses.one(stored, query.fields)
 
 

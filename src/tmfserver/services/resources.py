@@ -26,7 +26,7 @@ from ..query.parse import Query, QueryError, QueryLimits, parse_query
 from ..query.patch_query import PatchQueryError, translate
 from ..query.projection import RequiredKeys, project
 from ..store.models import ResourceMixin
-from ..store.repository import read_document
+from ..store.repository import read_document, read_page
 from ..store.unit_of_work import UnitOfWork
 from .dependencies import Dependencies, Placement
 from .exceptions import Conflict, InvalidRequest, NotFound, PreconditionFailed
@@ -138,18 +138,31 @@ class WriteContext:
 UNANNOUNCED = frozenset({"state", "completionDate"})
 
 
+class JsonText(str):
+    """A document (or a page of them) as JSON text, to be sent as it was stored: nothing on its way out
+    needs it decoded (no representation, no other API's href to rewrite, no `fields`)."""
+
+
 @dataclass(frozen=True)
 class Stored:
-    document: dict
+    document: dict | JsonText
     version: int
     shape: RequiredKeys | None = None  # what `fields` must keep for the document to stay schema-valid
 
 
 @dataclass(frozen=True)
 class Page:
-    documents: list[dict]
+    documents: list[dict] | JsonText  # JsonText: the JSON array
+    count: int  # documents on this page
     total: int
     query: Query
+
+
+# Why: docs/decisions/0052-core-read-paths.md
+def verbatim(deps: Dependencies, kind: ResourceKind, placement: Placement, fields: Any) -> bool:
+    """Whether `placement` shows the stored document exactly as stored, so its JSON text can go out as is."""
+    representation = placement.representation or AS_STORED
+    return fields is None and representation is AS_STORED and len(deps.placements[kind.name]) == 1
 
 
 def query_limits(deps: Dependencies) -> QueryLimits:
@@ -253,13 +266,18 @@ def _create(
     return Stored(show(deps, kind, placement, row.doc), row.version, placement.required)
 
 
-def retrieve(deps: Dependencies, kind: ResourceKind, resource_id: str, api: str | None = None) -> Stored:
+def retrieve(
+    deps: Dependencies, kind: ResourceKind, resource_id: str, api: str | None = None, fields: Any = None
+) -> Stored:
+    """The resource as `api` shows it; `fields`: the projection the answer will apply (None: the whole)."""
+    placement = deps.placement(kind.name, api)
+    as_text = verbatim(deps, kind, placement, fields)
     with deps.database():
-        row = read_document(deps.engine, kind.model, resource_id)
+        row = read_document(deps.engine, kind.model, resource_id, as_text=as_text)
     if row is None:
         raise NotFound(kind.name, resource_id)
-    placement = deps.placement(kind.name, api)
-    return Stored(show(deps, kind, placement, row.doc), row.version, placement.required)
+    document = JsonText(row.doc) if as_text else show(deps, kind, placement, row.doc)
+    return Stored(document, row.version, placement.required)
 
 
 def in_stored_names(query: Query, placement: Placement) -> Query:
@@ -278,11 +296,14 @@ def in_stored_names(query: Query, placement: Placement) -> Query:
 
 def listing(deps: Dependencies, kind: ResourceKind, query: Query, api: str | None = None) -> Page:
     placement = deps.placement(kind.name, api)
-    with deps.unit_of_work(write=False) as uow:
-        rows, total = uow.repository(kind.model).page(in_stored_names(query, placement))
-        shape = placement.required
-        documents = [project(show(deps, kind, placement, row.doc), query.fields, shape) for row in rows]
-        return Page(documents, total, query)
+    as_text = verbatim(deps, kind, placement, query.fields)
+    with deps.database():
+        rows, total = read_page(deps.engine, kind.model, in_stored_names(query, placement), as_text=as_text)
+    if as_text:
+        return Page(JsonText("[" + ",".join(row.doc for row in rows) + "]"), len(rows), total, query)
+    shape = placement.required
+    documents = [project(show(deps, kind, placement, row.doc), query.fields, shape) for row in rows]
+    return Page(documents, len(rows), total, query)
 
 
 def _locked(

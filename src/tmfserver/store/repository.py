@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, delete, insert, select
+from sqlalchemy import Engine, Row, Select, Text, bindparam, cast, delete, insert, select
 from sqlalchemy.orm import Session
 
 from ..query.parse import Query
@@ -29,15 +30,40 @@ def _promoted_values(model: type[ResourceMixin], document: dict) -> dict[str, An
     return values
 
 
-def read_document(engine: Engine, model: type[ResourceMixin], resource_id: str) -> Row | None:
-    """(doc, version) of one resource, or None: one Core statement on a pooled connection.
+def stored_text(model: type[ResourceMixin]) -> Any:
+    """The stored document as its JSON text, not decoded: SQLite keeps the text; PostgreSQL prints the jsonb
+    (`doc::text`). For answers that send a document as stored (services/resources.py `verbatim`)."""
+    return cast(model.doc, Text).label("doc")
 
-    The hot read path (GET by id) needs no unit of work; skipping the ORM session and its identity map
-    costs ~0.08 ms of CPU instead of ~0.45 ms per request (bench/README.md, "HTTP benchmark"). Raises
-    `errors.DatabaseUnavailable` like a unit of work."""
-    statement = select(model.doc, model.version).where(model.id == resource_id)
+
+@functools.cache
+def _by_id(model: type[ResourceMixin], as_text: bool) -> Select:
+    # Built once per model: the statement cache then skips compiling it again too.
+    document = stored_text(model) if as_text else model.doc
+    return select(document, model.version).where(model.id == bindparam("resource_id"))
+
+
+# Why: docs/decisions/0052-core-read-paths.md
+def read_document(
+    engine: Engine, model: type[ResourceMixin], resource_id: str, *, as_text: bool = False
+) -> Row | None:
+    """(doc, version) of one resource, or None: one Core statement on a pooled connection, no unit of work
+    and no ORM identity map. `as_text`: `doc` is the stored JSON text. Raises `errors.DatabaseUnavailable`
+    like a unit of work."""
     with database_errors(), engine.connect() as connection:
-        return connection.execute(statement).one_or_none()
+        return connection.execute(_by_id(model, as_text), {"resource_id": resource_id}).one_or_none()
+
+
+def read_page(
+    engine: Engine, model: type[ResourceMixin], query: Query, *, as_text: bool = False
+) -> tuple[Sequence[Row], int]:
+    """(rows of (id, doc, version), total) of a TMF630 query: two Core statements in one read transaction,
+    so the total and the page agree. `as_text` as for `read_document`."""
+    document = stored_text(model) if as_text else model.doc
+    with database_errors(), engine.connect() as connection:
+        rows = connection.execute(search.page_statement(model, query, model.id, document, model.version)).all()
+        total = connection.scalar(search.count_statement(model, query)) or 0
+    return rows, total
 
 
 class DocumentRepository:
@@ -83,8 +109,11 @@ class DocumentRepository:
         self.session.delete(row)
         self.session.flush()
 
-    def page(self, query: Query) -> tuple[Sequence[ResourceMixin], int]:
-        rows = self.session.scalars(search.page_statement(self.model, query)).all()
+    def page(self, query: Query) -> tuple[Sequence[Row], int]:
+        """(rows of (id, doc, version), total), in this unit of work's transaction."""
+        model = self.model
+        statement = search.page_statement(model, query, model.id, model.doc, model.version)
+        rows = self.session.execute(statement).all()
         total = self.session.scalar(search.count_statement(self.model, query)) or 0
         return rows, total
 

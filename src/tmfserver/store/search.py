@@ -176,7 +176,8 @@ def filtered(model: type[ResourceMixin], query: Query) -> Select:
 
 
 # Why: docs/decisions/0019-document-rows-with-search-value-index.md
-def page_statement(model: type[ResourceMixin], query: Query) -> Select:
+def page_statement(model: type[ResourceMixin], query: Query, *columns: Any) -> Select:
+    """The page's rows, in order: `columns` of them (by default the whole mapped row)."""
     statement = filtered(model, query)
     order: list[Any] = []
     for path, descending in query.sort:
@@ -185,7 +186,7 @@ def page_statement(model: type[ResourceMixin], query: Query) -> Select:
     order.append(model.pk.desc())
     # Page the primary keys first (a narrow index walk, cheap even at a deep offset), then load those rows.
     page = statement.with_only_columns(model.pk).order_by(*order).offset(query.offset).limit(query.limit)
-    return select(model).where(model.pk.in_(page.scalar_subquery())).order_by(*order)
+    return select(*(columns or (model,))).where(model.pk.in_(page.scalar_subquery())).order_by(*order)
 
 
 def count_statement(model: type[ResourceMixin], query: Query) -> Select:

@@ -6,9 +6,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from connexion import request
+from starlette.responses import Response
 
 from ..query.projection import project
-from ..services.resources import Page, Stored
+from ..services.resources import JsonText, Page, Stored
 
 
 def etag(version: int) -> str:
@@ -27,7 +28,7 @@ def created(stored: Stored, fields: Any = None) -> tuple[dict, int, dict[str, st
 
 def one(
     stored: Stored, fields: Any = None, content_type: str | None = None
-) -> tuple[dict | None, int, dict[str, str]]:
+) -> tuple[dict | None, int, dict[str, str]] | Response:
     """200 with the (projected) document and its ETag, or 304 when the client's If-None-Match is current.
     `content_type`: say it, for operations whose document declares several response media types (Connexion
     refuses to guess)."""
@@ -36,10 +37,18 @@ def one(
     if_none_match = request.headers.get("if-none-match")
     if if_none_match and (if_none_match.strip() == "*" or tag in {t.strip() for t in if_none_match.split(",")}):
         return None, 304, {"ETag": tag}
+    if isinstance(stored.document, JsonText) and fields is None:
+        return _as_stored(stored.document, 200, headers)
     return project(stored.document, fields, stored.shape), 200, headers
 
 
-def page(result: Page, pairs: list[tuple[str, str]]) -> tuple[list[dict], int, dict[str, str]]:
+def _as_stored(text: JsonText, status: int, headers: dict[str, str]) -> Response:
+    """JSON text sent as it was read (services/resources.py `JsonText`): no decode and encode again."""
+    # Connexion's serialiser ends a JSON body with a newline: so do these.
+    return Response(text + "\n", status, headers, media_type=JSON)
+
+
+def page(result: Page, pairs: list[tuple[str, str]]) -> tuple[list[dict], int, dict[str, str]] | Response:
     """200 with X-Total-Count, X-Result-Count and RFC 8288 Link (first/prev/next/last); `pairs`: the
     request's query string as parsed (web/context.query_pairs), repeated in the links but for offset/limit."""
     query = result.query
@@ -51,7 +60,7 @@ def page(result: Page, pairs: list[tuple[str, str]]) -> tuple[list[dict], int, d
 
     headers = {
         "X-Total-Count": str(result.total),
-        "X-Result-Count": str(len(result.documents)),
+        "X-Result-Count": str(result.count),
     }
     if query.limit > 0:
         links = [f'{_page_link(0, query.limit)}; rel="first"']
@@ -63,4 +72,6 @@ def page(result: Page, pairs: list[tuple[str, str]]) -> tuple[list[dict], int, d
         last = max((result.total - 1) // query.limit * query.limit, 0)
         links.append(f'{_page_link(last, query.limit)}; rel="last"')
         headers["Link"] = ", ".join(links)
+    if isinstance(result.documents, JsonText):
+        return _as_stored(result.documents, 200, headers)
     return result.documents, 200, headers

@@ -1,0 +1,37 @@
+"""Reads that send the stored JSON text as is (services/resources.py `verbatim`, decision 0052), and the
+ones that must decode it."""
+
+from __future__ import annotations
+
+import json
+
+from tmfserver.services import resources
+from tmfserver.services.carts import CART_KIND
+from tmfserver.services.orders import ORDER_KIND
+
+from ..e2e._support import CARTS, KIT_ORDER, ORDERS
+
+
+def test_orders_without_fields_are_sent_as_stored_and_carts_are_not(app) -> None:
+    deps = app.deps
+    order_placement = deps.placement(ORDER_KIND.name)
+    assert resources.verbatim(deps, ORDER_KIND, order_placement, None)
+    assert not resources.verbatim(deps, ORDER_KIND, order_placement, ("id",))
+    for placement in deps.placements[CART_KIND.name]:  # v4 and v5 share the carts: hrefs differ
+        assert not resources.verbatim(deps, CART_KIND, placement, None)
+
+
+def test_a_verbatim_answer_is_the_same_json_as_a_decoded_one(client) -> None:
+    created = client.post(ORDERS, json=KIT_ORDER)
+    assert created.status_code == 201
+    order = created.json()
+    whole = client.get(f"{ORDERS}/{order['id']}")
+    projected = client.get(f"{ORDERS}/{order['id']}", params={"fields": "id,state,orderItem"})
+    assert whole.headers["content-type"].startswith("application/json")
+    assert json.loads(whole.content) == order
+    assert projected.json()["id"] == order["id"] and "description" not in projected.json()
+    listed = client.get(ORDERS)
+    assert listed.headers["X-Result-Count"] == "1" and listed.headers["X-Total-Count"] == "1"
+    assert json.loads(listed.content) == [order]
+    client.post(CARTS, json={})
+    assert client.get(CARTS).json()[0]["href"].startswith("http")
