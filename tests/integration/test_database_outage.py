@@ -11,6 +11,8 @@ import logging
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -127,7 +129,7 @@ def test_a_request_that_finds_no_free_connection_is_a_503_after_the_pool_timeout
         created = client.post(ORDERS, json=ORDER)
         assert created.status_code == 201, created.text
         order = created.json()["id"]
-        with app.deps.engine.connect():  # the only connection of the pool, held
+        with _holding_the_only_connection(app, client):
             for request in (lambda: client.get(f"{ORDERS}/{order}"), lambda: client.post(ORDERS, json=ORDER)):
                 started = time.monotonic()
                 response = request()
@@ -139,6 +141,22 @@ def test_a_request_that_finds_no_free_connection_is_a_503_after_the_pool_timeout
                 assert 0.5 <= waited < 5, waited
         assert client.get(f"{ORDERS}/{order}").status_code == 200  # the pool has its connection back
     app.deps.engine.dispose()
+
+
+@contextmanager
+def _holding_the_only_connection(app, client) -> Iterator[None]:
+    """Hold the one connection of the pool that requests use: on PostgreSQL the async engine's
+    (store/execution.py), checked out in the app's event loop; on SQLite the engine's."""
+    async_engine = getattr(app.deps.execution, "async_engine", None)
+    if async_engine is None:
+        with app.deps.engine.connect():
+            yield
+        return
+    connection = client.portal.call(async_engine.connect().start)
+    try:
+        yield
+    finally:
+        client.portal.call(connection.close)
 
 
 class QueryOnly:
