@@ -8,13 +8,13 @@ from ..services.orders import CANCEL_KIND
 from . import operations
 
 
-def list_cancel_resource_order(**_params: Any) -> tuple:
+def list_cancel_resource_order() -> tuple:
     return operations.list_resources(CANCEL_KIND)
 
 
-def create_cancel_resource_order(cancelResourceOrder: Any, **_params: Any) -> tuple:
+def create_cancel_resource_order(cancelResourceOrder: Any) -> tuple:
     return operations.create_resource(CANCEL_KIND, cancelResourceOrder)
 
 
-def retrieve_cancel_resource_order(id: str, **_params: Any) -> tuple:
+def retrieve_cancel_resource_order(id: str) -> tuple:
     return operations.retrieve_resource(CANCEL_KIND, id)

@@ -6,15 +6,13 @@ The same handlers serve each document; which API a request belongs to is read fr
 
 from __future__ import annotations
 
-from typing import Any
-
 from connexion import request
 
 from ..services import notifications
 from ..web.context import current_api, dependencies, idempotency_key
 
 
-def register_listener(data: dict, **_params: Any) -> tuple:
+def register_listener(data: dict) -> tuple:
     # The document requires `callback` (a string) and allows `query` (a string).
     return notifications.register_once(dependencies(), current_api(), data, idempotency_key(), _registered)
 
@@ -28,16 +26,16 @@ def _hub_registered(subscription: dict) -> tuple:
     return {**subscription, "@type": "Hub", "href": headers["Location"]}, status, headers
 
 
-def unregister_listener(id: str, **_params: Any) -> tuple:
+def unregister_listener(id: str) -> tuple:
     notifications.unregister(dependencies(), current_api(), id)
     return None, 204
 
 
-def create_hub(body: dict, **_params: Any) -> tuple:
+def create_hub(body: dict) -> tuple:
     """v5 `createHub`: a `Hub` is an Entity, so the answer carries its `@type` and `href`."""
     return notifications.register_once(dependencies(), current_api(), body, idempotency_key(), _hub_registered)
 
 
-def hub_delete(id: str, **_params: Any) -> tuple:
+def hub_delete(id: str) -> tuple:
     """v5 `hubDelete`."""
     return unregister_listener(id)

@@ -7,7 +7,6 @@ Connexion has already validated the body against the event schema of that operat
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from connexion import request
 
@@ -15,11 +14,11 @@ from ..services import notifications
 from ..web.context import current_api, dependencies
 
 
-def receive(data: dict, **_params: Any) -> tuple:
+def receive(data: dict) -> tuple:
     return notifications.receive(dependencies(), current_api(), str(request.url), data), 201
 
 
-def notified(body: dict, **_params: Any) -> tuple:
+def notified(body: dict) -> tuple:
     """v5 listeners answer 204 "Notified", without a body."""
     notifications.receive(dependencies(), current_api(), str(request.url), body)
     return None, 204

@@ -10,30 +10,26 @@ from ..services.carts import CART_KIND
 from . import operations
 
 
-def list_shopping_cart(**_params: Any) -> tuple:
+def list_shopping_cart() -> tuple:
     return operations.list_resources(CART_KIND)
 
 
-def create_shopping_cart(
-    shoppingCart: Any = None, body: Any = None, fields: Any = None, **_params: Any
-) -> tuple:
+def create_shopping_cart(shoppingCart: Any = None, body: Any = None, fields: Any = None) -> tuple:
     # Swagger 2 names the body after its parameter (shoppingCart); OpenAPI 3 passes it as `body`.
     return operations.create_resource(
         CART_KIND, body if shoppingCart is None else shoppingCart, fields is not None
     )
 
 
-def retrieve_shopping_cart(id: str, **_params: Any) -> tuple:
+def retrieve_shopping_cart(id: str) -> tuple:
     return operations.retrieve_resource(CART_KIND, id)
 
 
-def patch_shopping_cart(
-    id: str, shoppingCart: Any = None, body: Any = None, fields: Any = None, **_params: Any
-) -> tuple:
+def patch_shopping_cart(id: str, shoppingCart: Any = None, body: Any = None, fields: Any = None) -> tuple:
     return operations.patch_resource(
         CART_KIND, id, body if shoppingCart is None else shoppingCart, fields is not None
     )
 
 
-def delete_shopping_cart(id: str, **_params: Any) -> tuple:
+def delete_shopping_cart(id: str) -> tuple:
     return operations.delete_resource(CART_KIND, id)

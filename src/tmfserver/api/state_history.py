@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..services import orders
 from ..web.context import dependencies
 
 
-def list_resource_order_state_history(id: str, **_params: Any) -> tuple:
+def list_resource_order_state_history(id: str) -> tuple:
     return orders.state_history(dependencies(), orders.ORDER_KIND, id), 200
 
 
-def list_cancel_resource_order_state_history(id: str, **_params: Any) -> tuple:
+def list_cancel_resource_order_state_history(id: str) -> tuple:
     return orders.state_history(dependencies(), orders.CANCEL_KIND, id), 200
