@@ -1,5 +1,6 @@
-"""web/compiled_schemas.py on small schemas: the compiled validator decides as jsonschema (Connexion's request
-validator) does, or does not exist. The served documents' bodies: tests/integration/test_validation_differential.py.
+"""web/compiled_schemas.py on small schemas: the compiled validator decides as jsonschema (Connexion's
+request validator) does, or does not exist. On the served documents' bodies:
+tests/integration/test_validation_differential.py.
 """
 
 from __future__ import annotations
