@@ -72,7 +72,14 @@ def test_a_recursive_schema_is_compiled_from_an_acyclic_copy() -> None:
 
 @pytest.mark.parametrize(
     "keyword",
-    [{"pattern": "^a"}, {"uniqueItems": True}, {"minimum": 1}, {"multipleOf": 2}, {"maxLength": 3}],
+    [
+        {"pattern": "^a"},
+        {"uniqueItems": True},
+        {"minimum": 1},
+        {"multipleOf": 2},
+        {"maxLength": 3},
+        {"minItems": 1},
+    ],
     ids=lambda k: next(iter(k)),
 )
 def test_a_keyword_whose_meaning_may_differ_leaves_the_schema_to_jsonschema(keyword: dict) -> None:

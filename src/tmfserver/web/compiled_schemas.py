@@ -1,11 +1,11 @@
 """Request body schemas compiled once (jsonschema_rs), answering only "valid" where jsonschema would.
 
-Connexion builds a jsonschema validator for every request; validating a ResourceOrder with it costs tens of
-microseconds, with a compiled validator well under one. The compiled validator is only a fast path: when it
-says valid the body is valid, otherwise the reference validator (jsonschema, the one that always decided)
-decides and words the refusal. So refusals and their messages are jsonschema's by construction, and the
-decision is jsonschema's as long as the compiled validator never accepts what jsonschema refuses, which
-`compile_schema` guarantees by refusing to compile a schema it cannot vouch for:
+Connexion builds a jsonschema validator for every request; validating a ResourceOrder with it costs ~60-180
+µs, with a compiled validator about one. The compiled validator is only a fast path: when it says valid the
+body is valid, otherwise the reference validator (jsonschema, the one that always decided) decides and words
+the refusal. So refusals and their messages are jsonschema's by construction, and the decision is
+jsonschema's as long as the compiled validator never accepts what jsonschema refuses; `CompiledSchema`
+compiles only a copy in which every keyword means the same to both, and no copy at all otherwise:
 
 - every keyword jsonschema's Draft 4 acts on must be one of `SAME_MEANING` (a `pattern`, `uniqueItems`,
   numeric bound, … leaves the schema to jsonschema alone);
@@ -47,10 +47,6 @@ SAME_MEANING = frozenset(
         "oneOf",
         "not",
         "format",
-        "minItems",
-        "maxItems",
-        "minProperties",
-        "maxProperties",
     }
 )
 _DRAFT4_KEYWORDS = frozenset(Draft4RequestValidator.VALIDATORS)  # `$ref` included: Connexion resolved them
