@@ -118,6 +118,9 @@ SLOW_TESTS = {
     "over HTTP (~70 cases, 4-5 s); tests/unit/test_lifecycle.py checks the same table in-process",
     "tests/integration/test_notifications.py::test_private_callbacks_are_refused_unless_allowed": "builds a "
     "second app (`strict_app`, function-scoped) for each of its 8 callbacks: 4-7 s",
+    "tests/integration/test_validation_differential.py::test_schemathesis_bodies_get_the_same_decision": "runs "
+    "Schemathesis' generators (Hypothesis) on every body operation; the seeded corpus of the same module, in "
+    "the fast tier, covers every operation too",
 }
 
 

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from . import metrics
 from .bootstrap import Wiring, wire
-from .logs import install_log_record_factory
+from .logs import install_log_record_factory, quiet_undeclared_parameters
 from .registry import SERVED, Api
 from .services.background import BackgroundWork
 from .services.exceptions import ServiceError
@@ -67,6 +67,7 @@ class ModuleResolver(Resolver):
 def create_app(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -> AsyncApp:
     """The Connexion app serving `apis` (by default everything in the registry)."""
     install_log_record_factory()
+    quiet_undeclared_parameters()
     wiring = wire(settings, apis)
     settings, deps, engine = wiring.settings, wiring.deps, wiring.deps.engine
 

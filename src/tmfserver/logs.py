@@ -63,6 +63,28 @@ def install_log_record_factory() -> None:
     _factory_installed = True
 
 
+# Connexion logs this at ERROR when a handler could take a query parameter its operation does not declare.
+# Handlers take only what the documents declare, so a TMF630 attribute filter never gets there; an undeclared
+# parameter that happens to share a handler argument's name (v4 `POST /shoppingCart?fields=…`,
+# `GET /resourceOrder/{id}?id=…`) still would, one ERROR per request, chosen by the client.
+# Why: docs/decisions/0043-undeclared-query-parameters-are-not-errors.md
+UNDECLARED_PARAMETER_LOGGER = "connexion.decorators.parameter"
+UNDECLARED_PARAMETER = "Function argument '%s' (non-sanitized: %s) not defined in specification"
+
+
+class DropUndeclaredParameter(logging.Filter):
+    """Drops exactly Connexion's "not defined in specification" record (TMF630 filters are expected)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != UNDECLARED_PARAMETER
+
+
+def quiet_undeclared_parameters() -> None:
+    connexion_logger = logging.getLogger(UNDECLARED_PARAMETER_LOGGER)
+    if not any(isinstance(f, DropUndeclaredParameter) for f in connexion_logger.filters):
+        connexion_logger.addFilter(DropUndeclaredParameter())
+
+
 class RequestIdFilter(logging.Filter):
     """For handlers configured before the record factory is installed (uvicorn's worker processes apply
     this module's configuration before they import the app)."""

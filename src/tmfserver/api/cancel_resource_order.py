@@ -8,13 +8,13 @@ from ..services.orders import CANCEL_KIND
 from . import operations
 
 
-async def list_cancel_resource_order(**_params: Any) -> tuple:
+async def list_cancel_resource_order() -> tuple:
     return await operations.list_resources(CANCEL_KIND)
 
 
-async def create_cancel_resource_order(cancelResourceOrder: Any, **_params: Any) -> tuple:
+async def create_cancel_resource_order(cancelResourceOrder: Any) -> tuple:
     return await operations.create_resource(CANCEL_KIND, cancelResourceOrder)
 
 
-async def retrieve_cancel_resource_order(id: str, **_params: Any) -> tuple:
+async def retrieve_cancel_resource_order(id: str) -> tuple:
     return await operations.retrieve_resource(CANCEL_KIND, id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 from connexion import request
 
@@ -17,7 +16,7 @@ from ..services.idempotency import Reply
 from ..web.context import current_api, dependencies, idempotency_key
 
 
-async def register_listener(data: dict, **_params: Any) -> tuple:
+async def register_listener(data: dict) -> tuple:
     # The document requires `callback` (a string) and allows `query` (a string).
     return await _register(data, _registered)
 
@@ -38,17 +37,17 @@ def _hub_registered(subscription: dict) -> tuple:
     return {**subscription, "@type": "Hub", "href": headers["Location"]}, status, headers
 
 
-async def unregister_listener(id: str, **_params: Any) -> tuple:
+async def unregister_listener(id: str) -> tuple:
     deps, api = dependencies(), current_api()
     await deps.write(lambda d: notifications.unregister(d, api, id))
     return None, 204
 
 
-async def create_hub(body: dict, **_params: Any) -> tuple:
+async def create_hub(body: dict) -> tuple:
     """v5 `createHub`: a `Hub` is an Entity, so the answer carries its `@type` and `href`."""
     return await _register(body, _hub_registered)
 
 
-async def hub_delete(id: str, **_params: Any) -> tuple:
+async def hub_delete(id: str) -> tuple:
     """v5 `hubDelete`."""
     return await unregister_listener(id)

@@ -7,7 +7,6 @@ Connexion has already validated the body against the event schema of that operat
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from connexion import request
 
@@ -15,11 +14,11 @@ from ..services import notifications
 from ..web.context import current_api, dependencies
 
 
-async def receive(data: dict, **_params: Any) -> tuple:
+async def receive(data: dict) -> tuple:
     return await _receive(data), 201
 
 
-async def notified(body: dict, **_params: Any) -> tuple:
+async def notified(body: dict) -> tuple:
     """v5 listeners answer 204 "Notified", without a body."""
     await _receive(body)
     return None, 204

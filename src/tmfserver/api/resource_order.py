@@ -8,22 +8,22 @@ from ..services.orders import ORDER_KIND, check_order_deletable
 from . import operations
 
 
-async def list_resource_order(**_params: Any) -> tuple:
+async def list_resource_order() -> tuple:
     return await operations.list_resources(ORDER_KIND)
 
 
-async def create_resource_order(resourceOrder: Any, **_params: Any) -> tuple:
+async def create_resource_order(resourceOrder: Any) -> tuple:
     return await operations.create_resource(ORDER_KIND, resourceOrder)
 
 
-async def retrieve_resource_order(id: str, **_params: Any) -> tuple:
+async def retrieve_resource_order(id: str) -> tuple:
     return await operations.retrieve_resource(ORDER_KIND, id)
 
 
-async def patch_resource_order(id: str, resourceOrder: Any, **_params: Any) -> tuple:
+async def patch_resource_order(id: str, resourceOrder: Any) -> tuple:
     return await operations.patch_resource(ORDER_KIND, id, resourceOrder)
 
 
-async def delete_resource_order(id: str, **_params: Any) -> tuple:
+async def delete_resource_order(id: str) -> tuple:
     # In-flight orders are cancelled, not deleted (409).
     return await operations.delete_resource(ORDER_KIND, id, check=check_order_deletable)

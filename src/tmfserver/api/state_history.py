@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..services import orders
 from ..services.resources import ResourceKind
 from ..web.context import dependencies
 
 
-async def list_resource_order_state_history(id: str, **_params: Any) -> tuple:
+async def list_resource_order_state_history(id: str) -> tuple:
     return await _history(orders.ORDER_KIND, id), 200
 
 
-async def list_cancel_resource_order_state_history(id: str, **_params: Any) -> tuple:
+async def list_cancel_resource_order_state_history(id: str) -> tuple:
     return await _history(orders.CANCEL_KIND, id), 200
 
 

@@ -12,6 +12,7 @@ from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, MediaT
 from jsonschema import Draft4Validator, ValidationError
 
 from ..client_messages import body_problem, parameter_problem
+from .compiled_schemas import CompiledSchemas
 
 # RFC 6902 operations, checked before the patch is applied (the documents have no schema for them).
 JSON_PATCH_SCHEMA = {
@@ -115,16 +116,24 @@ class TmfJsonBodyValidator(JSONRequestBodyValidator):
     max_depth = 32
     max_items = 1000
     max_string = 10_000
+    schemas = CompiledSchemas()  # validator_map gives each API its own
     _is_patch = False
 
     def _validate(self, body: t.Any) -> dict | None:
-        """Connexion's check, with a message naming the place in the body instead of jsonschema's text."""
+        """Connexion's check, with a message naming the place in the body instead of jsonschema's text.
+
+        The schema's compiled validator answers first; only a body it does not vouch for goes through
+        jsonschema (compiled_schemas.py), which decides and words the refusal."""
         if self._is_patch:
             body = _without_member_nulls(body)
         if body is None and not self._nullable:
             raise BadRequestProblem(detail="the request body must not be empty")
+        # Why: docs/decisions/0042-compiled-body-validation.md
+        schema = self.schemas(self._schema)
+        if schema.surely_valid(body):
+            return None
         try:
-            self._validator.validate(body)
+            schema.reference.validate(body)
         except ValidationError as exc:
             raise BadRequestProblem(detail=body_problem(exc)) from None
         return None
@@ -168,32 +177,45 @@ class JsonPatchBodyValidator(TmfJsonBodyValidator):
 
 class TmfParameterValidator(ParameterValidator):
     """Connexion's parameter validator; a refusal says `query parameter 'limit' must be an integer` instead of
-    jsonschema's text with a dump of the parameter's definition."""
+    jsonschema's text with a dump of the parameter's definition. Connexion builds this class for every
+    request; the jsonschema validator of each parameter definition is built once, on its first use, and kept
+    in `validators` (validator_map gives each API its own): Connexion passes the same definition object for
+    every request of its operation. Building one per request was most of the cost of a parameter."""
 
-    @staticmethod
+    validators: dict[int, tuple[dict, Draft4Validator]] = {}
+
+    @classmethod
     def validate_parameter(
-        parameter_type: str, value: t.Any, param: dict, param_name: str | None = None
+        cls, parameter_type: str, value: t.Any, param: dict, param_name: str | None = None
     ) -> t.Any:
         if is_nullable(param) and is_null(value):
             return None
         name = str(param.get("name", param_name))
         if value is None:
             return f"{parameter_type} parameter '{name}' is required" if param.get("required") else None
-        schema = param.get("schema", param)
+        found = cls.validators.get(id(param))
+        if found is None or found[0] is not param:  # the definition is held: its id() is not reused
+            schema = param.get("schema", param)
+            validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+            found = cls.validators[id(param)] = (param, validator)
         try:
-            Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER).validate(value)
+            found[1].validate(value)
         except ValidationError as exc:
             return parameter_problem(parameter_type, name, exc)
         return None
 
 
 def validator_map(max_depth: int, max_items: int, max_string: int) -> dict:
+    """The validators of one API (one `add_api`): its own caches of compiled schemas and parameter
+    validators, built on first use and dropped with the app."""
     limits = {"max_depth": max_depth, "max_items": max_items, "max_string": max_string}
-    json_validator = type("JsonBody", (TmfJsonBodyValidator,), limits)
-    patch_validator = type("JsonPatchBody", (JsonPatchBodyValidator,), limits)
+    schemas = CompiledSchemas()
+    json_validator = type("JsonBody", (TmfJsonBodyValidator,), {**limits, "schemas": schemas})
+    patch_validator = type("JsonPatchBody", (JsonPatchBodyValidator,), {**limits, "schemas": schemas})
+    parameter_validator = type("Parameters", (TmfParameterValidator,), {"validators": {}})
     return {
         **VALIDATOR_MAP,
-        "parameter": TmfParameterValidator,
+        "parameter": parameter_validator,
         "body": MediaTypeDict(
             {
                 "*/*json": json_validator,
