@@ -19,7 +19,7 @@ from tmfserver.app import create_app
 from tmfserver.cli import migrate
 from tmfserver.notify.dispatcher import Dispatcher, RetryPolicy
 from tmfserver.settings import Settings
-from tmfserver.store.db import make_engine
+from tmfserver.store.db import make_async_engine, make_engine
 from tmfserver.store.models import Delivery
 
 from ._support import CARTS, KIT_ORDER, ORDER_API, ORDERS, assert_tmf_error, create_order
@@ -362,7 +362,8 @@ def test_metrics_add_up_every_worker_process(database_url: str, tmp_path: Path, 
     settings = Settings(database_url=database_url)
     pool_size = make_engine(database_url, settings.db_pool_size, settings.db_max_overflow).pool.size()
     if database_url.startswith("postgresql"):  # the request handlers' async engine has a pool of its own
-        pool_size *= 2
+        requests_pool = make_async_engine(database_url, settings.db_pool_size, settings.db_max_overflow)
+        pool_size += requests_pool.sync_engine.pool.size()
     env = {"TMF_BACKGROUND_WORKERS": "false", "TMF_METRICS_DIR": str(metrics_dir)}
     with live_server(database_url, tmp_path / "server.log", workers=2, env=env) as origin:
         for _ in range(12):
