@@ -79,8 +79,12 @@ class Dispatcher:
     # --- one pass -------------------------------------------------------------------------------------
     def claim(self) -> list[outbox.ClaimedDelivery]:
         # The lease outlives the HTTP timeout so a live attempt is never claimed twice.
+        now = self.clock()
+        with unit_of_work(self.sessions, write=False) as uow:
+            if not outbox.any_due(uow.session, now):
+                return []
         with unit_of_work(self.sessions, write=True) as uow:
-            return outbox.claim_due(uow.session, self.clock(), self.timeout * 3 + 5, self.batch)
+            return outbox.claim_due(uow.session, now, self.timeout * 3 + 5, self.batch)
 
     def deliver(self, delivery: outbox.ClaimedDelivery) -> bool:
         facts = {
