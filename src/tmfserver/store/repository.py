@@ -6,10 +6,9 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, select
+from sqlalchemy import Connection, Delete, Engine, Insert, Row, Select, Update, bindparam, select
 from sqlalchemy.orm import Session
 
 from ..query.parse import Query
@@ -54,18 +53,29 @@ class DocumentRow:
     version: int
 
 
-search_table = SearchValue.__table__
-_INSERT_SEARCH_VALUES = search_table.insert()
+_search_table = SearchValue.__table__
+_INSERT_SEARCH_VALUES = _search_table.insert()
+
+
+@dataclass(frozen=True)
+class _Statements:
+    read: Select
+    get: Select
+    get_for_update: Select
+    insert: Insert
+    update: Update
+    delete: Delete
+    unindex: Delete
 
 
 @functools.cache
-def _statements(model: type[ResourceMixin]) -> SimpleNamespace:
+def _statements(model: type[ResourceMixin]) -> _Statements:
     """The write path's statements of one model, built once (SQLAlchemy caches their compiled form)."""
     table = model.__table__
     c = table.c
     read = select(c.pk, c.id, c.doc, c.version)
-    owned = search_table.c
-    return SimpleNamespace(
+    owned = _search_table.c
+    return _Statements(
         read=read,
         get=read.where(c.id == bindparam("resource_id")),
         # A row lock on PostgreSQL; SQLite write transactions are already exclusive (renders no FOR UPDATE).
@@ -73,7 +83,7 @@ def _statements(model: type[ResourceMixin]) -> SimpleNamespace:
         insert=table.insert(),
         update=table.update().where(c.pk == bindparam("row_pk")),
         delete=table.delete().where(c.pk == bindparam("row_pk")),
-        unindex=search_table.delete().where(
+        unindex=_search_table.delete().where(
             owned.resource_type == model.resource_type, owned.resource_pk == bindparam("row_pk")
         ),
     )
