@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, event, func, select
+from ulid import ULID
 
 from tmfserver.bootstrap import wire
 from tmfserver.clock import utc_now_iso
@@ -201,3 +202,22 @@ def test_a_rolled_back_subscription_leaves_no_version_behind(processes) -> None:
     _create(second)
     _create(first)
     assert _deliveries(first) == []
+
+
+def test_a_registration_committed_during_a_write_is_not_in_that_writes_fan_out(processes, backend: str) -> None:
+    """The guarantee kept (docs/decisions/0048): an event goes to the subscriptions visible when its transaction
+    read the hub; all events of one transaction go to the same set; the next write sees the new subscription."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers: no registration can commit while a write is open")
+    first, second = processes
+
+    def envelope() -> dict:
+        return {"eventId": str(ULID()), "eventType": "ResourceOrderCreateEvent", "event": {}}
+
+    with second.unit_of_work(write=True) as uow:
+        uow.publish("TMF652", "r1", envelope())  # reads the hub: no subscription
+        notifications.register(first, "TMF652", "http://127.0.0.1:9/late", None)  # commits meanwhile
+        uow.publish("TMF652", "r1", envelope())
+    assert _deliveries(second) == []
+    _create(second)
+    assert _deliveries(second) == ["http://127.0.0.1:9/late"]
