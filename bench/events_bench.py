@@ -4,7 +4,8 @@ In-process, no HTTP in front of the writes: the services layer writes through th
 handlers use, a `Dispatcher` (background loop, as in the server) delivers to a local keep-alive receiver.
 
 1. Write cost: median / p95 latency of creating a ResourceOrder (services.resources.create, one
-   transaction incl. outbox rows) with 0, 1 and 5 hub subscriptions.
+   transaction incl. outbox rows) with 0, 1 and 5 hub subscriptions, and the writer thread's CPU per create
+   (time.thread_time: less sensitive than latency to other load on the machine).
 2. Throughput: EVENTS events are written first (dispatcher stopped), then the dispatcher is started and
    timed until every delivery is `delivered`. Two shapes: one event per resource (all independent), and
    EVENTS / 20 events on each of 20 resources (per-resource order must be kept).
@@ -91,6 +92,7 @@ def write_latency(deps, callback: str, writes: int, rounds: int = 3) -> list[dic
     """Rounds alternate 0, 1, 5 subscriptions so drift (cache, WAL growth) spreads evenly over them."""
     counts = (0, 1, 5)
     samples: dict[int, list[float]] = {n: [] for n in counts}
+    cpu: dict[int, float] = dict.fromkeys(counts, 0.0)  # CPU seconds of this thread (the writer) only
     for _ in range(rounds):
         for subscriptions in counts:
             empty(deps)
@@ -98,9 +100,10 @@ def write_latency(deps, callback: str, writes: int, rounds: int = 3) -> list[dic
             for _ in range(10):  # warm-up
                 resources.create(deps, ORDER_KIND, ORDER, BASE_URL, utc_now_iso())
             for _ in range(writes // rounds):
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.thread_time()
                 resources.create(deps, ORDER_KIND, ORDER, BASE_URL, utc_now_iso())
                 samples[subscriptions].append((time.perf_counter() - started) * 1000)
+                cpu[subscriptions] += time.thread_time() - started_cpu
     rows = []
     for subscriptions in counts:
         ordered = sorted(samples[subscriptions])
@@ -110,6 +113,7 @@ def write_latency(deps, callback: str, writes: int, rounds: int = 3) -> list[dic
                 "writes": len(ordered),
                 "median_ms": statistics.median(ordered),
                 "p95_ms": ordered[int(len(ordered) * 0.95) - 1],
+                "cpu_ms": cpu[subscriptions] * 1000 / len(ordered),
             }
         )
     return rows
@@ -197,9 +201,10 @@ def main(argv: list[str] | None = None) -> None:
             drop()
 
     print(f"Events benchmark ({args.db}, {args.workers} dispatcher threads)")
-    print("\n| subscriptions | create median (ms) | create p95 (ms) |\n|---|---|---|")
+    print("\n| subscriptions | create median (ms) | create p95 (ms) | create CPU (ms) |\n|---|---|---|---|")
     for row in latency:
-        print(f"| {row['subscriptions']} | {row['median_ms']:.2f} | {row['p95_ms']:.2f} |")
+        figures = (row["median_ms"], row["p95_ms"], row["cpu_ms"])
+        print(f"| {row['subscriptions']} | " + " | ".join(f"{f:.2f}" for f in figures) + " |")
     print("\n| shape | events | seconds | events/s |\n|---|---|---|---|")
     for row in rates:
         print(f"| {row['shape']} | {row['events']} | {row['seconds']:.2f} | {row['events_per_second']:.0f} |")

@@ -13,7 +13,7 @@ from ulid import ULID
 from ..notify.callbacks import UnsafeCallback, check_callback
 from ..query.parse import QueryError
 from ..store.models import Subscription
-from ..store.outbox import parse_subscription_query
+from ..store.subscriptions import parse_subscription_query
 from .dependencies import Dependencies
 from .exceptions import InvalidRequest, NotFound
 from .idempotency import Reply, RequestKey, run_once

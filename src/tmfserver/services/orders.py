@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from ..domain import events, lifecycle
 from ..domain.orders import (
@@ -14,7 +15,7 @@ from ..domain.orders import (
     new_order,
 )
 from ..query.values import canonical_instant
-from ..store.models import CancelResourceOrder, ResourceOrder, StateHistory
+from ..store.models import CancelResourceOrder, ResourceOrder
 from .dependencies import Dependencies
 from .exceptions import Conflict, InvalidRequest, NotFound
 from .resources import ResourceKind, WriteContext
@@ -171,7 +172,8 @@ def state_history(deps: Dependencies, kind: ResourceKind, resource_id: str) -> l
         return [_history_entry(entry) for entry in entries]
 
 
-def _history_entry(entry: StateHistory) -> dict:
+def _history_entry(entry: Any) -> dict:
+    """A state_history row (unit_of_work.history) → the extension document's entry."""
     fields = {
         "entity": entry.entity,
         "entityId": entry.resource_id if entry.entity == CANCEL_KIND.name else entry.entity_id,

@@ -26,7 +26,7 @@ from ..query.parse import Query, QueryError, QueryLimits, parse_query
 from ..query.patch_query import PatchQueryError, translate
 from ..query.projection import RequiredKeys, project
 from ..store.models import ResourceMixin
-from ..store.repository import read_document, read_page
+from ..store.repository import DocumentRow, read_document, read_page
 from ..store.unit_of_work import UnitOfWork
 from .dependencies import Dependencies, Placement
 from .exceptions import Conflict, InvalidRequest, NotFound, PreconditionFailed
@@ -125,8 +125,9 @@ class WriteContext:
                 self.emit(kind, events.INFORMATION_REQUIRED, snapshot)
 
     def store_update(
-        self, kind: ResourceKind, row: ResourceMixin, document: dict, changes: list[StateChange]
-    ) -> ResourceMixin:
+        self, kind: ResourceKind, row: DocumentRow, document: dict, changes: list[StateChange]
+    ) -> DocumentRow:
+        """Replace a locked row's document (version + 1), announce the change, record its state changes."""
         previous = row.doc
         row = self.uow.repository(kind.model).replace(row, document, **kind.columns(document))
         self.emit(kind, events.ATTRIBUTE_VALUE_CHANGE, document, previous=previous)
@@ -308,7 +309,7 @@ def listing(deps: Dependencies, kind: ResourceKind, query: Query, api: str | Non
 
 def _locked(
     uow: UnitOfWork, kind: ResourceKind, resource_id: str, expected: ExpectedVersion | None
-) -> ResourceMixin:
+) -> DocumentRow:
     """The row to change, locked for the rest of the transaction, after the client's expected version."""
     row = uow.repository(kind.model).get(resource_id, for_update=True)
     if row is None:

@@ -6,10 +6,17 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import Row, bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
 from .models import IdempotencyKey
+
+# Core statements on the unit of work's connection: a keyed create needs no ORM object either.
+_keys = IdempotencyKey.__table__
+_this_key = (_keys.c.scope == bindparam("scope")) & (_keys.c.key == bindparam("key"))
+_READ_KEY = select(_keys).where(_this_key)
+_DELETE_EXPIRED_KEY = _keys.delete().where(_this_key, _keys.c.expires_at <= bindparam("now"))
+_INSERT_KEY = _keys.insert()
 
 
 def lock_id(scope: str, key: str) -> int:
@@ -32,15 +39,12 @@ class IdempotencyRepository:
         statement = text("SELECT pg_try_advisory_xact_lock(:id)")
         return bool(self.session.scalar(statement, {"id": lock_id(scope, key)}))
 
-    def live(self, scope: str, key: str, now: datetime) -> IdempotencyKey | None:
-        """The key's row unless expired; an expired row is deleted (the key is new again)."""
-        self.session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.scope == scope, IdempotencyKey.key == key, IdempotencyKey.expires_at <= now
-            )
-        )
-        statement = select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-        return self.session.scalars(statement).one_or_none()
+    def live(self, scope: str, key: str, now: datetime) -> Row | None:
+        """The key's row (attributes named as the columns) unless expired; an expired row is deleted (the
+        key is new again)."""
+        connection = self.session.connection()
+        connection.execute(_DELETE_EXPIRED_KEY, {"scope": scope, "key": key, "now": now})
+        return connection.execute(_READ_KEY, {"scope": scope, "key": key}).one_or_none()
 
     def add(
         self,
@@ -53,19 +57,17 @@ class IdempotencyRepository:
         now: datetime,
         expires_at: datetime,
     ) -> None:
-        self.session.add(
-            IdempotencyKey(
-                scope=scope,
-                key=key,
-                fingerprint=fingerprint,
-                status=status,
-                response_body=body,
-                response_headers=headers,
-                created_at=now,
-                expires_at=expires_at,
-            )
-        )
-        self.session.flush()
+        row = {
+            "scope": scope,
+            "key": key,
+            "fingerprint": fingerprint,
+            "status": status,
+            "response_body": body,
+            "response_headers": headers,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        self.session.connection().execute(_INSERT_KEY, row)
 
     def purge_expired(self, now: datetime, limit: int) -> int:
         """Delete at most `limit` expired rows, oldest expiry first; how many were deleted."""

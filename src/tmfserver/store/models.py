@@ -137,6 +137,17 @@ class Subscription(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class HubVersion(Base):
+    """One row (id 1): a value replaced in the same transaction as every subscription insert or delete, so
+    that each process can keep the subscriptions in memory and reload them only when it changed
+    (store/subscriptions.py). Random, not a counter: a value never comes back (after a rollback, or tables
+    emptied and the row recreated), so a cached value can never match a different set of subscriptions."""
+
+    __tablename__ = "hub_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class OutboxEvent(Base):
     """An event, written in the same transaction as the change that caused it (transactional outbox)."""
 
@@ -216,6 +227,7 @@ __all__ = [
     "Base",
     "CancelResourceOrder",
     "Delivery",
+    "HubVersion",
     "IdempotencyKey",
     "InboxEvent",
     "OutboxEvent",

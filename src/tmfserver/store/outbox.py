@@ -9,68 +9,59 @@ same attempt concurrently.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl
 
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
-from ..client_messages import quoted
 from ..query.match import matches
-from ..query.parse import Query, QueryError, parse_query
-from .models import Delivery, OutboxEvent, Subscription
+from ..query.parse import QueryError
+from .models import Delivery, OutboxEvent
+from .subscriptions import subscribers
 
-
-@functools.lru_cache(maxsize=256)  # publish() matches every subscription's query on every change
-def parse_subscription_query(raw: str | None) -> Query:
-    """A hub `query` is a TMF630 query string (a leading `?` is tolerated). QueryError if malformed."""
-    text = (raw or "").strip().lstrip("?")
-    try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
-    except ValueError:
-        shown = quoted(raw or "")
-        raise QueryError(f"'{shown}' is not a query string (name=value pairs joined by '&')") from None
-    return parse_query([(k.strip(), v.strip()) for k, v in pairs])
+_INSERT_EVENT = OutboxEvent.__table__.insert()
+_INSERT_DELIVERIES = Delivery.__table__.insert()
 
 
 # Why: docs/decisions/0020-transactional-outbox-at-least-once.md
+# Why: docs/decisions/0048-core-write-path-and-cached-subscriptions.md
 def publish(session: Session, api: str, resource_id: str, envelope: dict, now: float) -> None:
-    result = session.execute(
-        insert(OutboxEvent).returning(OutboxEvent.pk),
-        [
-            {
-                "event_id": envelope["eventId"],
-                "api": api,
-                "event_type": envelope["eventType"],
-                "resource_id": resource_id,
-                "payload": envelope,
-                "created_at": datetime.now(UTC),
-            }
-        ],
-    )
-    event_pk = result.scalar_one()
+    """The event row and one delivery row per matching subscription of `api` (Core statements on the
+    session's connection: no ORM objects). The subscriptions come from the process's cache, checked against
+    `hub_version` once per transaction (store/subscriptions.py)."""
+    connection = session.connection()
+    event = {
+        "event_id": envelope["eventId"],
+        "api": api,
+        "event_type": envelope["eventType"],
+        "resource_id": resource_id,
+        "payload": envelope,
+        "created_at": datetime.now(UTC),
+    }
+    event_pk = connection.execute(_INSERT_EVENT, event).inserted_primary_key[0]
     rows = []
-    for subscription in session.scalars(select(Subscription).where(Subscription.api == api)):
+    for subscriber in subscribers(session, api):
+        if subscriber.query is None:
+            continue  # validated at registration; never let one bad row block the write
         try:
-            wanted = matches(envelope, parse_subscription_query(subscription.query))
-        except QueryError:  # validated at registration; never let one bad row block the write
+            wanted = matches(envelope, subscriber.query)
+        except QueryError:
             wanted = False
         if wanted:
             rows.append(
                 {
                     "event_pk": event_pk,
-                    "subscription_pk": subscription.pk,
-                    "callback": subscription.callback,
-                    "ordering_key": f"{subscription.pk}:{resource_id}",
+                    "subscription_pk": subscriber.pk,
+                    "callback": subscriber.callback,
+                    "ordering_key": f"{subscriber.pk}:{resource_id}",
                     "state": "pending",
                     "attempts": 0,
                     "next_attempt_at": now,
                 }
             )
     if rows:
-        session.execute(insert(Delivery), rows)
+        connection.execute(_INSERT_DELIVERIES, rows)
 
 
 @dataclass(frozen=True)

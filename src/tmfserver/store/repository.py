@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, Select, Text, bindparam, cast, delete, insert, select
+from sqlalchemy import Connection, Delete, Engine, Insert, Row, Select, Text, Update, bindparam, cast, select
 from sqlalchemy.orm import Session
 
 from ..query.parse import Query
@@ -66,48 +67,113 @@ def read_page(
     return rows, total
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    """A stored resource as the write path needs it (pk, id, document, version): read and written with Core
+    statements, no ORM object and no identity map."""
+
+    pk: int
+    id: str
+    doc: dict
+    version: int
+
+
+_search_table = SearchValue.__table__
+_INSERT_SEARCH_VALUES = _search_table.insert()
+
+
+@dataclass(frozen=True)
+class _Statements:
+    read: Select
+    get: Select
+    get_for_update: Select
+    insert: Insert
+    update: Update
+    delete: Delete
+    unindex: Delete
+
+
+@functools.cache
+def _statements(model: type[ResourceMixin]) -> _Statements:
+    """The write path's statements of one model, built once (SQLAlchemy caches their compiled form)."""
+    table = model.__table__
+    c = table.c
+    read = select(c.pk, c.id, c.doc, c.version)
+    owned = _search_table.c
+    return _Statements(
+        read=read,
+        get=read.where(c.id == bindparam("resource_id")),
+        # A row lock on PostgreSQL; SQLite write transactions are already exclusive (renders no FOR UPDATE).
+        get_for_update=read.where(c.id == bindparam("resource_id")).with_for_update(),
+        insert=table.insert(),
+        update=table.update().where(c.pk == bindparam("row_pk")),
+        delete=table.delete().where(c.pk == bindparam("row_pk")),
+        unindex=_search_table.delete().where(
+            owned.resource_type == model.resource_type, owned.resource_pk == bindparam("row_pk")
+        ),
+    )
+
+
+# Why: docs/decisions/0048-core-write-path-and-cached-subscriptions.md
 class DocumentRepository:
+    """Writes are Core statements on the unit of work's connection: a create is one INSERT (its pk from
+    RETURNING / lastrowid) and one executemany of its search rows; an update or delete works on a row that
+    `get(..., for_update=True)` locked."""
+
     def __init__(self, session: Session, model: type[ResourceMixin]) -> None:
         self.session = session
         self.model = model
+        self._sql = _statements(model)
 
-    def get(self, resource_id: str, *, for_update: bool = False) -> ResourceMixin | None:
-        statement = select(self.model).where(self.model.id == resource_id)
-        if for_update:
-            # A row lock on PostgreSQL; SQLite write transactions are already exclusive.
-            statement = statement.with_for_update()
-        return self.session.scalars(statement).one_or_none()
+    def get(self, resource_id: str, *, for_update: bool = False) -> DocumentRow | None:
+        statement = self._sql.get_for_update if for_update else self._sql.get
+        row = self.session.connection().execute(statement, {"resource_id": resource_id}).one_or_none()
+        return None if row is None else DocumentRow(*row)
 
-    def add(self, document: dict, **columns: Any) -> ResourceMixin:
+    def claim(self, where: Any, order_by: Any, limit: int) -> list[DocumentRow]:
+        """Up to `limit` rows matching `where`, locked and skipping rows other transactions hold (PostgreSQL
+        `FOR UPDATE SKIP LOCKED`; SQLite renders none: its write transactions are exclusive already)."""
+        statement = (
+            self._sql.read.where(where).order_by(order_by).limit(limit).with_for_update(skip_locked=True)
+        )
+        return [DocumentRow(*row) for row in self.session.connection().execute(statement)]
+
+    def add(self, document: dict, **columns: Any) -> DocumentRow:
         now = datetime.now(UTC)
-        row = self.model(
-            doc=document,
-            version=1,
-            created_at=now,
-            updated_at=now,
+        values = {
+            "doc": document,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
             **_promoted_values(self.model, document),
             **columns,
-        )
-        self.session.add(row)
-        self.session.flush()
-        self._index(row)
-        return row
+        }
+        connection = self.session.connection()
+        pk = connection.execute(self._sql.insert, values).inserted_primary_key[0]
+        self._index(connection, pk, document)
+        return DocumentRow(pk, values["id"], document, 1)
 
-    def replace(self, row: ResourceMixin, document: dict, **columns: Any) -> ResourceMixin:
-        row.doc = document
-        row.version = row.version + 1
-        row.updated_at = datetime.now(UTC)
-        for attribute, value in {**_promoted_values(self.model, document), **columns}.items():
-            setattr(row, attribute, value)
-        self.session.execute(self._owned_search_values(row.pk))
-        self.session.flush()
-        self._index(row)
-        return row
+    def replace(self, row: DocumentRow, document: dict, **columns: Any) -> DocumentRow:
+        """`row` must be locked in this transaction (`get(..., for_update=True)` or `claim`): its version is
+        the stored one, the new version is the next."""
+        version = row.version + 1
+        values = {
+            "doc": document,
+            "version": version,
+            "updated_at": datetime.now(UTC),
+            **_promoted_values(self.model, document),
+            **columns,
+        }
+        connection = self.session.connection()
+        connection.execute(self._sql.update, {"row_pk": row.pk, **values})
+        connection.execute(self._sql.unindex, {"row_pk": row.pk})
+        self._index(connection, row.pk, document)
+        return DocumentRow(row.pk, row.id, document, version)
 
-    def delete(self, row: ResourceMixin) -> None:
-        self.session.execute(self._owned_search_values(row.pk))
-        self.session.delete(row)
-        self.session.flush()
+    def delete(self, row: DocumentRow) -> None:
+        connection = self.session.connection()
+        connection.execute(self._sql.unindex, {"row_pk": row.pk})
+        connection.execute(self._sql.delete, {"row_pk": row.pk})
 
     def page(self, query: Query) -> tuple[Sequence[Row], int]:
         """(rows of (id, doc, version), total), in this unit of work's transaction."""
@@ -117,12 +183,7 @@ class DocumentRepository:
         total = self.session.scalar(search.count_statement(self.model, query)) or 0
         return rows, total
 
-    def _owned_search_values(self, pk: int):
-        return delete(SearchValue).where(
-            SearchValue.resource_type == self.model.resource_type, SearchValue.resource_pk == pk
-        )
-
-    def _index(self, row: ResourceMixin) -> None:
-        rows = search.index_rows(self.model, row.pk, row.doc)
+    def _index(self, connection: Connection, pk: int, document: dict) -> None:
+        rows = search.index_rows(self.model, pk, document)
         if rows:
-            self.session.execute(insert(SearchValue), rows)
+            connection.execute(_INSERT_SEARCH_VALUES, rows)

@@ -8,7 +8,7 @@ from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import datetime
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import Row, and_, bindparam, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,8 +18,19 @@ from . import outbox
 from .errors import database_errors
 from .idempotency import IdempotencyRepository
 from .models import CancelResourceOrder, ResourceMixin, ResourceOrder, StateHistory
-from .repository import DocumentRepository
+from .repository import DocumentRepository, DocumentRow
 from .subscriptions import SubscriptionRepository
+
+_history = StateHistory.__table__
+_INSERT_HISTORY = _history.insert()
+_HISTORY = (
+    select(_history)
+    .where(
+        _history.c.resource_type == bindparam("resource_type"),
+        _history.c.resource_id == bindparam("resource_id"),
+    )
+    .order_by(_history.c.pk)
+)
 
 
 # Why: docs/decisions/0022-sqlite-begin-immediate-and-row-locks.md
@@ -78,8 +89,8 @@ class UnitOfWork:
     ) -> None:
         if not changes:
             return
-        self.session.execute(
-            insert(StateHistory),
+        self.session.connection().execute(
+            _INSERT_HISTORY,
             [
                 {
                     "resource_type": resource_type,
@@ -95,42 +106,25 @@ class UnitOfWork:
             ],
         )
 
-    def history(self, resource_type: str, resource_id: str) -> list[StateHistory]:
-        return list(
-            self.session.scalars(
-                select(StateHistory)
-                .where(
-                    StateHistory.resource_type == resource_type,
-                    StateHistory.resource_id == resource_id,
-                )
-                .order_by(StateHistory.pk)
-            )
-        )
+    def history(self, resource_type: str, resource_id: str) -> list[Row]:
+        """The resource's state_history rows (attributes named as the columns), oldest first."""
+        parameters = {"resource_type": resource_type, "resource_id": resource_id}
+        return list(self.session.connection().execute(_HISTORY, parameters))
 
     # Claims for the background work: `with_for_update(skip_locked=True)` lets several processes share the
     # work on PostgreSQL; SQLite renders no FOR UPDATE (its write transactions are exclusive already).
 
-    def claim_due_cancellations(self, instant: str, limit: int) -> list[CancelResourceOrder]:
+    def claim_due_cancellations(self, instant: str, limit: int) -> list[DocumentRow]:
         """Cancel requests whose requestedCancellationDate (canonical instant) has come, oldest first."""
-        statement = (
-            select(CancelResourceOrder)
-            .where(CancelResourceOrder.due_at.is_not(None), CancelResourceOrder.due_at <= instant)
-            .order_by(CancelResourceOrder.due_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return list(self.session.scalars(statement))
+        c = CancelResourceOrder.__table__.c
+        where = and_(c.due_at.is_not(None), c.due_at <= instant)
+        return self.repository(CancelResourceOrder).claim(where, c.due_at, limit)
 
-    def claim_idle_orders(self, states: Iterable[str], idle_since: datetime, limit: int) -> list[ResourceOrder]:
+    def claim_idle_orders(self, states: Iterable[str], idle_since: datetime, limit: int) -> list[DocumentRow]:
         """Orders in one of `states` unchanged since `idle_since`, oldest first."""
-        statement = (
-            select(ResourceOrder)
-            .where(ResourceOrder.state.in_(tuple(states)), ResourceOrder.updated_at <= idle_since)
-            .order_by(ResourceOrder.pk)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return list(self.session.scalars(statement))
+        c = ResourceOrder.__table__.c
+        where = and_(c.state.in_(tuple(states)), c.updated_at <= idle_since)
+        return self.repository(ResourceOrder).claim(where, c.pk, limit)
 
     def cancel_request_ids(self, order_id: str) -> list[str]:
         """Ids of the cancel requests that reference an order."""

@@ -1,0 +1,223 @@
+"""The write path: the statements a create, an update and a delete send (Core, one per table), and the hub
+subscriptions each process keeps in memory — reloaded when `hub_version` changes, whichever process changed it.
+
+Two `wire(settings)` on the suite's database stand for two server processes: each has its own engine, hence
+its own subscription cache (store/subscriptions.py keeps one per engine)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+from ulid import ULID
+
+from tmfserver.bootstrap import wire
+from tmfserver.clock import utc_now_iso
+from tmfserver.services import notifications, resources
+from tmfserver.services.dependencies import Dependencies
+from tmfserver.services.exceptions import PreconditionFailed
+from tmfserver.services.orders import ORDER_KIND
+from tmfserver.settings import Settings
+from tmfserver.store.models import Base, Delivery, HubVersion
+from tmfserver.store.subscriptions import hub_changed
+
+ORDER = {"orderItem": [{"id": "1", "action": "add"}], "description": "write path"}
+BASE_URL = "http://test.local"
+
+
+def _empty(deps: Dependencies) -> None:
+    with deps.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    with deps.unit_of_work(write=True) as uow:
+        hub_changed(uow.session)  # as after `migrate`: the row exists
+
+
+@pytest.fixture
+def processes(settings: Settings) -> Iterator[tuple[Dependencies, Dependencies]]:
+    first, second = wire(settings).deps, wire(settings).deps
+    _empty(first)
+    yield first, second
+    first.engine.dispose()
+    second.engine.dispose()
+
+
+class Statements:
+    """What one engine executes: (verb, table, parameter sets) per `Connection.execute` call."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.seen: list[tuple[str, str, int]] = []
+        self.sql: list[str] = []  # as sent to the database
+        event.listen(engine, "before_execute", self._record)
+        event.listen(engine, "before_cursor_execute", self._sent)
+
+    def _sent(self, _connection, _cursor, statement, *_rest) -> None:
+        self.sql.append(statement)
+
+    def _record(self, _connection, clause, multiparams, _params, _options) -> None:
+        verb = str(clause).split(None, 1)[0]
+        table = clause.table if verb in {"INSERT", "UPDATE", "DELETE"} else clause.get_final_froms()[0]
+        self.seen.append((verb, table.name, max(len(multiparams), 1) if isinstance(multiparams, list) else 1))
+
+    def take(self) -> list[tuple[str, str, int]]:
+        seen, self.seen, self.sql = self.seen, [], []
+        return seen
+
+
+def _create(deps: Dependencies) -> resources.Stored:
+    return resources.create(deps, ORDER_KIND, dict(ORDER), BASE_URL, utc_now_iso())
+
+
+def _deliveries(deps: Dependencies) -> list[str]:
+    with deps.engine.connect() as connection:
+        return list(connection.scalars(select(Delivery.callback).order_by(Delivery.pk)))
+
+
+def test_a_create_is_one_statement_per_table(processes) -> None:
+    deps, _ = processes
+    notifications.register(deps, "TMF652", "http://127.0.0.1:9/a", None)
+    _create(deps)  # loads this process's subscriptions
+    statements = Statements(deps.engine)
+    _create(deps)
+    seen = statements.take()
+    assert [(verb, table) for verb, table, _ in seen] == [
+        ("INSERT", "resource_order"),
+        ("INSERT", "search_value"),
+        ("INSERT", "outbox_event"),
+        ("SELECT", "hub_version"),  # the subscriptions are this process's, unchanged: not read again
+        ("INSERT", "delivery"),
+        ("INSERT", "state_history"),
+    ]
+    by_table = {table: count for _, table, count in seen}
+    assert by_table["search_value"] > 5  # every leaf in one executemany
+    assert by_table["state_history"] == 2  # the order and its item, acknowledged
+
+
+def test_an_update_locks_the_row_and_counts_versions(processes, backend: str) -> None:
+    deps, _ = processes
+    created = _create(deps)
+    order_id = created.document["id"]
+    statements = Statements(deps.engine)
+    change = resources.merge_patch({"description": "changed"})
+    updated = resources.update(deps, ORDER_KIND, order_id, change, utc_now_iso())
+    assert (created.version, updated.version) == (1, 2)
+    locking = next(sql for sql in statements.sql if sql.startswith("SELECT") and "resource_order" in sql)
+    assert ("FOR UPDATE" in locking) == (backend == "postgresql")  # SQLite: BEGIN IMMEDIATE instead
+    seen = statements.take()
+    assert [(verb, table) for verb, table, _ in seen] == [
+        ("SELECT", "resource_order"),
+        ("SELECT", "state_history"),  # where a cancellation would go back to
+        ("UPDATE", "resource_order"),
+        ("DELETE", "search_value"),
+        ("INSERT", "search_value"),
+        ("INSERT", "outbox_event"),
+        ("SELECT", "hub_version"),
+    ]
+    expected = resources.ExpectedVersion(frozenset({1}))
+    with pytest.raises(PreconditionFailed):
+        resources.update(deps, ORDER_KIND, order_id, change, utc_now_iso(), expected=expected)
+    third = resources.update(
+        deps,
+        ORDER_KIND,
+        order_id,
+        resources.merge_patch({"description": "again"}),
+        utc_now_iso(),
+        expected=resources.ExpectedVersion(frozenset({2})),
+    )
+    assert third.version == 3
+    assert resources.retrieve(deps, ORDER_KIND, order_id).version == 3
+
+
+def test_a_delete_removes_the_row_and_its_search_rows(processes) -> None:
+    deps, _ = processes
+    order_id = _create(deps).document["id"]
+    statements = Statements(deps.engine)
+    resources.delete(deps, ORDER_KIND, order_id, expected=resources.ExpectedVersion(frozenset({1})))
+    assert [(verb, table) for verb, table, _ in statements.take()] == [
+        ("SELECT", "resource_order"),
+        ("INSERT", "outbox_event"),
+        ("SELECT", "hub_version"),
+        ("DELETE", "search_value"),
+        ("DELETE", "resource_order"),
+    ]
+    with deps.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(Base.metadata.tables["search_value"])) == 0
+
+
+def test_a_subscription_made_in_one_process_reaches_the_next_write_of_another(processes) -> None:
+    first, second = processes
+    _create(second)  # the second process has cached "no subscriptions"
+    assert _deliveries(second) == []
+
+    subscription = notifications.register(first, "TMF652", "http://127.0.0.1:9/first", None)
+    _create(second)
+    assert _deliveries(second) == ["http://127.0.0.1:9/first"]
+
+    statements = Statements(second.engine)
+    _create(second)  # unchanged hub: the cached subscriptions, no reload
+    assert ("SELECT", "subscription") not in [(verb, table) for verb, table, _ in statements.take()]
+    assert len(_deliveries(second)) == 2
+
+    notifications.unregister(first, "TMF652", subscription["id"])
+    _create(second)
+    assert len(_deliveries(second)) == 2  # no fan-out to the deleted subscription
+
+
+def test_the_cached_subscriptions_keep_their_queries_and_apis(processes) -> None:
+    first, second = processes
+    _create(second)
+    notifications.register(first, "TMF652", "http://127.0.0.1:9/created", "eventType=ResourceOrderCreateEvent")
+    notifications.register(first, "TMF652", "http://127.0.0.1:9/deleted", "eventType=ResourceOrderDeleteEvent")
+    notifications.register(first, "TMF663", "http://127.0.0.1:9/carts", None)
+    order_id = _create(second).document["id"]
+    resources.delete(second, ORDER_KIND, order_id)
+    assert _deliveries(second) == ["http://127.0.0.1:9/created", "http://127.0.0.1:9/deleted"]
+
+
+def test_without_the_hub_version_row_nothing_is_cached_and_a_subscription_recreates_it(processes) -> None:
+    first, second = processes
+    with first.engine.begin() as connection:
+        connection.execute(HubVersion.__table__.delete())
+    _create(second)
+    statements = Statements(second.engine)
+    _create(second)  # no version to compare with: read the subscriptions again
+    assert ("SELECT", "subscription") in [(verb, table) for verb, table, _ in statements.take()]
+    notifications.register(first, "TMF652", "http://127.0.0.1:9/back", None)
+    with first.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(HubVersion)) == 1
+    _create(second)
+    assert _deliveries(second) == ["http://127.0.0.1:9/back"]
+
+
+def test_a_rolled_back_subscription_leaves_no_version_behind(processes) -> None:
+    first, second = processes
+
+    class Refused(Exception):
+        pass
+
+    with pytest.raises(Refused), first.unit_of_work(write=True) as uow:
+        uow.subscriptions.add("rolled-back", "TMF652", "http://127.0.0.1:9/never", None)
+        raise Refused
+    _create(second)
+    _create(first)
+    assert _deliveries(first) == []
+
+
+def test_a_registration_committed_during_a_write_is_not_in_that_writes_fan_out(processes, backend: str) -> None:
+    """The guarantee kept (docs/decisions/0048): an event goes to the subscriptions visible when its transaction
+    read the hub; all events of one transaction go to the same set; the next write sees the new subscription."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers: no registration can commit while a write is open")
+    first, second = processes
+
+    def envelope() -> dict:
+        return {"eventId": str(ULID()), "eventType": "ResourceOrderCreateEvent", "event": {}}
+
+    with second.unit_of_work(write=True) as uow:
+        uow.publish("TMF652", "r1", envelope())  # reads the hub: no subscription
+        notifications.register(first, "TMF652", "http://127.0.0.1:9/late", None)  # commits meanwhile
+        uow.publish("TMF652", "r1", envelope())
+    assert _deliveries(second) == []
+    _create(second)
+    assert _deliveries(second) == ["http://127.0.0.1:9/late"]
