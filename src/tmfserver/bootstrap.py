@@ -144,6 +144,7 @@ def wire(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -> Wiri
         connect_timeout_seconds=settings.db_connect_timeout_seconds,
         pool_timeout_seconds=settings.db_pool_timeout_seconds,
         sqlite_synchronous=settings.sqlite_synchronous,
+        postgresql_synchronous_commit=settings.postgresql_synchronous_commit,
     )
     use_immediate_transactions_on_sqlite(engine)
     metrics.instrument_pool(engine)
@@ -164,6 +165,7 @@ def execution(settings: Settings, engine: Engine, sessions: sessionmaker[Session
         settings.db_max_overflow,
         connect_timeout_seconds=settings.db_connect_timeout_seconds,
         pool_timeout_seconds=settings.db_pool_timeout_seconds,
+        postgresql_synchronous_commit=settings.postgresql_synchronous_commit,
     )
     metrics.instrument_pool(async_engine.sync_engine)
     return GreenletExecution(async_engine, make_session_factory)

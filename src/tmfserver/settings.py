@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         description="SQLite `PRAGMA synchronous`: FULL keeps every acknowledged write through an OS crash or "
         "power failure; NORMAL is faster but may lose the last writes then (not on a process crash)",
     )
+    postgresql_synchronous_commit: Literal["on", "off"] = Field(
+        "on",
+        description="PostgreSQL `synchronous_commit` of the server's connections: on waits for the WAL flush "
+        "before a commit returns; off answers sooner but may lose the last acknowledged writes (up to ~3x "
+        "wal_writer_delay) on a database server crash, never corrupting them",
+    )
     db_max_overflow: int = Field(10, ge=0, description="extra connections beyond the pool (PostgreSQL)")
     # Database outages (docs/operating.md, "Database outages"; docs/decisions/0039-database-outage-is-a-503.md).
     db_connect_timeout_seconds: int = Field(

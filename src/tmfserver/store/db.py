@@ -43,6 +43,24 @@ def _sqlite_configurator(synchronous: str) -> Callable[[Any, Any], None]:
 
 
 SQLITE_SYNCHRONOUS = {"FULL": "FULL", "NORMAL": "NORMAL"}  # the only values a setting may put in the PRAGMA
+POSTGRESQL_SYNCHRONOUS_COMMIT = {"on": "on", "off": "off"}
+
+
+def _postgresql_configurator(synchronous_commit: str) -> Callable[[Any, Any], None]:
+    """`synchronous_commit` of every PostgreSQL connection, set when it opens: `on` (the default) makes a
+    commit wait until its WAL is flushed, so an acknowledged write survives a database server crash, whatever
+    the server's own default is (docs/operating.md, TMF_POSTGRESQL_SYNCHRONOUS_COMMIT)."""
+    value = POSTGRESQL_SYNCHRONOUS_COMMIT[synchronous_commit]
+
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True  # a SET outside any transaction, not left open
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET SESSION synchronous_commit TO {value}")
+        cursor.close()
+        dbapi_connection.autocommit = autocommit
+
+    return configure
 
 
 def make_engine(
@@ -53,6 +71,7 @@ def make_engine(
     connect_timeout_seconds: int = 5,
     pool_timeout_seconds: float = 10.0,
     sqlite_synchronous: str = "FULL",
+    postgresql_synchronous_commit: str = "on",
 ) -> Engine:
     """An engine whose every wait is bounded, so that a request during a database outage fails (503) instead
     of hanging: opening a PostgreSQL connection (`connect_timeout`), waiting for a free pooled connection
@@ -72,9 +91,10 @@ def make_engine(
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_configurator(sqlite_synchronous))
         return engine
-    return create_engine(
-        url, **_postgresql_options(pool_size, max_overflow, connect_timeout_seconds, pool_timeout_seconds)
-    )
+    options = _postgresql_options(pool_size, max_overflow, connect_timeout_seconds, pool_timeout_seconds)
+    engine = create_engine(url, **options)
+    event.listen(engine, "connect", _postgresql_configurator(postgresql_synchronous_commit))
+    return engine
 
 
 def _postgresql_options(
@@ -98,6 +118,7 @@ def make_async_engine(
     *,
     connect_timeout_seconds: int = 5,
     pool_timeout_seconds: float = 10.0,
+    postgresql_synchronous_commit: str = "on",
 ) -> AsyncEngine:
     """PostgreSQL through psycopg's async mode, for the request handlers (store/execution.py), with the same
     bounded waits as `make_engine`."""
@@ -108,7 +129,9 @@ def make_async_engine(
     # overflow connections would be opened and closed again on every request (profiled: a connect and a
     # close per GET). Requests beyond that wait (pool_timeout), without blocking the loop.
     options = _postgresql_options(pool_size + max_overflow, 0, connect_timeout_seconds, pool_timeout_seconds)
-    return create_async_engine(url, **options)
+    engine = create_async_engine(url, **options)
+    event.listen(engine.sync_engine, "connect", _postgresql_configurator(postgresql_synchronous_commit))
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
