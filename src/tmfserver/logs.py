@@ -191,12 +191,18 @@ class QueuedLines(QueueHandler):
     def enqueue(self, record: logging.LogRecord) -> None:
         self.queue.put(record)  # blocks only while QUEUE_SIZE records wait: the writer sets the pace
 
+    def _on_writer(self) -> bool:
+        writer = self.writer
+        return writer is not None and threading.current_thread() is writer._thread  # type: ignore[attr-defined]
+
     def _writing_here(self) -> bool:
         """Records go through this process's writer thread, and this is not that thread."""
-        writer = self.writer
-        return (
-            writer is not None and self.pid == os.getpid() and threading.current_thread() is not writer._thread  # type: ignore[attr-defined]
-        )
+        return self.writer is not None and self.pid == os.getpid() and not self._on_writer()
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        if self._on_writer():  # logged while writing (a warning of a formatter): at once, without this
+            return self.filter(record) and self.target.handle(record)  # handler's lock, which close() holds
+        return super().handle(record)
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._writing_here():
@@ -224,7 +230,8 @@ class QueuedLines(QueueHandler):
 
 
 def logging_config(settings: Settings, stream: TextIO | None = None) -> dict:
-    """The `logging.config.dictConfig` configuration for `settings`: one stderr handler on the root logger.
+    """The `logging.config.dictConfig` configuration for `settings`: one handler on the root logger, which
+    queues records for a writer thread of this process (`QueuedLines`) that writes them to stderr.
 
     `auto` is resolved here, once, so that uvicorn's worker processes (which apply this dict themselves)
     write the same format as the process that started them."""

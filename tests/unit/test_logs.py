@@ -226,3 +226,39 @@ def test_configuration_starts_a_writer_and_a_new_configuration_stops_the_old_one
     finally:
         root.handlers[:] = saved
     assert [t for t in threading.enumerate() if t.name == "tmfserver-log-writer"] == writers
+
+
+class LogsWhileFormatting(JsonLines):
+    """A formatter that logs as it formats (as a captured warning would), once, after `ready` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = threading.Event()
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.getMessage() == "outer":
+            self.ready.wait(10)
+            logging.getLogger("tmfserver.test-queued.inner").warning("logged by the writer")
+        return super().format(record)
+
+
+def test_a_record_logged_by_the_writer_is_written_and_shutdown_does_not_wait_for_it(queued) -> None:
+    logger, handler, stream = queued
+    formatter = LogsWhileFormatting()
+    handler.setFormatter(formatter)
+    logger.info("outer")
+
+    def shutdown() -> None:  # what logging.shutdown() does with each handler
+        handler.acquire()
+        try:
+            formatter.ready.set()  # the writer logs while this thread holds the handler's lock
+            handler.flush()
+            handler.close()
+        finally:
+            handler.release()
+
+    closing = threading.Thread(target=shutdown)
+    closing.start()
+    closing.join(timeout=10)
+    assert not closing.is_alive(), "close() waits for a writer that waits for the handler's lock"
+    assert [line["message"] for line in lines(stream)] == ["logged by the writer", "outer"]
