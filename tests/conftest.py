@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 from tmfserver import specbuild
 from tmfserver.app import create_app
 from tmfserver.cli import migrate
-from tmfserver.logs import FORMATTERS
+from tmfserver.logs import FORMATTERS, QueuedLines
 from tmfserver.settings import Settings
 from tmfserver.store.models import Base
 
@@ -42,8 +43,10 @@ def _undo_process_logging() -> Iterator[None]:
     level = logging.root.level
     yield
     for handler in list(logging.root.handlers):
-        if isinstance(handler.formatter, tuple(FORMATTERS.values())):
+        if isinstance(handler, QueuedLines) or isinstance(handler.formatter, tuple(FORMATTERS.values())):
             logging.root.removeHandler(handler)
+            with contextlib.suppress(ValueError, OSError):  # the capture stream may be closed by now
+                handler.close()  # QueuedLines: its writer thread ends
     logging.root.setLevel(level)
     logging.captureWarnings(False)
 

@@ -4,18 +4,26 @@ Every record carries `request_id` (the record factory and filter below; web/tran
 request) and whatever the code passed as `extra={...}`: the JSON line has them as members, the readable line
 appends them as `key=value`. The same configuration is handed to uvicorn, which applies it again in each
 worker process.
+
+Lines are formatted and written by a thread of their own (`QueuedLines`): the code that logs — a request
+being served — only queues the record, with everything it needs already taken from the logging thread.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import logging.config
+import os
+import queue
 import re
 import sys
+import threading
 import warnings
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
 from typing import Any, Literal, TextIO
 
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -149,8 +157,103 @@ def _text(value: Any) -> str:
 FORMATTERS: dict[Format, type[logging.Formatter]] = {"json": JsonLines, "text": TextLines}
 
 
+# A burst of records waits here for the writer; beyond this many, logging waits for it (as writing would).
+QUEUE_SIZE = 10_000
+_TRACEBACKS = logging.Formatter()  # tracebacks as every formatter here prints them (the standard layout)
+
+
+class _Writer(QueueListener):
+    """The thread that formats and writes queued records; an `Event` in the queue is a flush mark."""
+
+    def handle(self, record: logging.LogRecord | threading.Event) -> None:  # type: ignore[override]
+        if isinstance(record, threading.Event):
+            record.set()  # everything queued before the mark is written
+        else:
+            super().handle(record)
+
+    def start(self) -> None:
+        super().start()
+        self._thread.name = "tmfserver-log-writer"  # type: ignore[attr-defined]
+
+
+# Why: docs/decisions/0046-log-lines-written-by-a-thread.md
+class QueuedLines(QueueHandler):
+    """The root handler: queues each record; a thread of this process formats it and writes it to `stream`.
+
+    What depends on the logging thread is settled before the record is queued: `request_id` (the record
+    factory, or `RequestIdFilter` on this handler), the message merged with its arguments (which may change
+    after the call), and the traceback as text (`exc_text`; the formatters print it where they would print
+    `exc_info`). Unlike `QueueHandler.prepare`, the message is not formatted into a line here: that is the
+    writer's work. The writer starts with the handler (at configuration) and is stopped at `close()`, which
+    writes every queued line first: `logging.shutdown()` at exit, or the next configuration (uvicorn applies
+    it again). A forked process that inherits this handler (its writer thread stayed in the parent), or a
+    record logged after `close()`, is written at once instead."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        # Created before this handler, so that logging.shutdown (newest first) closes this one first.
+        self.target = logging.StreamHandler(stream or sys.stderr)
+        super().__init__(queue.Queue(QUEUE_SIZE))
+        self.pid = os.getpid()
+        self.writer: _Writer | None = _Writer(self.queue, self.target)
+        self.writer.start()
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        self.target.setFormatter(fmt)  # the writer formats; this handler only queues
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        prepared = copy.copy(record)  # other handlers (pytest's, a test's) keep the record as it was
+        if not isinstance(record.msg, dict):  # JsonLines makes a dict message's items members of the line
+            prepared.msg = prepared.message = record.getMessage()
+            prepared.args = None
+        if record.exc_info:
+            prepared.exc_text = record.exc_text or _TRACEBACKS.formatException(record.exc_info)
+            prepared.exc_info = None  # the traceback's frames stay with this thread
+        return prepared
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self.queue.put(record)  # blocks only while QUEUE_SIZE records wait: the writer sets the pace
+
+    def _on_writer(self) -> bool:
+        writer = self.writer
+        return writer is not None and threading.current_thread() is writer._thread  # type: ignore[attr-defined]
+
+    def _writing_here(self) -> bool:
+        """Records go through this process's writer thread, and this is not that thread."""
+        return self.writer is not None and self.pid == os.getpid() and not self._on_writer()
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        if self._on_writer():  # logged while writing (a warning of a formatter): at once, without this
+            return self.filter(record) and self.target.handle(record)  # handler's lock, which close() holds
+        return super().handle(record)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._writing_here():
+            super().emit(record)
+        else:
+            self.target.handle(record)
+
+    def flush(self) -> None:
+        """Returns once every record queued so far is written."""
+        if self._writing_here():
+            written = threading.Event()
+            self.queue.put(written)
+            written.wait()
+        self.target.flush()
+
+    def close(self) -> None:
+        with self.lock:  # records logged meanwhile wait, then are written at once (emit)
+            writer, here = self.writer, self._writing_here()
+            self.writer = None
+            if writer is not None and here:
+                writer.stop()  # writes what is queued, then ends the thread
+        self.target.flush()
+        self.target.close()
+        super().close()
+
+
 def logging_config(settings: Settings, stream: TextIO | None = None) -> dict:
-    """The `logging.config.dictConfig` configuration for `settings`: one stderr handler on the root logger.
+    """The `logging.config.dictConfig` configuration for `settings`: one handler on the root logger, which
+    queues records for a writer thread of this process (`QueuedLines`) that writes them to stderr.
 
     `auto` is resolved here, once, so that uvicorn's worker processes (which apply this dict themselves)
     write the same format as the process that started them."""
@@ -162,11 +265,11 @@ def logging_config(settings: Settings, stream: TextIO | None = None) -> dict:
         "filters": {"request_id": {"()": f"{__name__}.RequestIdFilter"}},
         "formatters": {"lines": {"()": f"{__name__}.{FORMATTERS[line_format].__name__}"}},
         "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
+            "stderr": {  # written by a thread of its own (QueuedLines)
+                "()": f"{__name__}.QueuedLines",
                 "stream": "ext://sys.stderr",
                 "formatter": "lines",
-                "filters": ["request_id"],
+                "filters": ["request_id"],  # on the thread that logs, before the record is queued
             }
         },
         "root": {"level": level, "handlers": ["stderr"]},

@@ -89,7 +89,36 @@ class Worker(Process):
         except (AttributeError, OSError):
             stdin_fileno = None
         arguments = {"config": config, "target": self.target, "sockets": sockets, "stdin_fileno": stdin_fileno}
-        self.process = FORK_SERVER.Process(target=subprocess_started, kwargs=arguments)
+        self.process = FORK_SERVER.Process(target=worker_main, kwargs=arguments)
+
+    @property
+    def server(self) -> uvicorn.Server:  # built in the worker process, by uvicorn's `Process.target`
+        if self._server is None:
+            self._server = WorkerServer(config=self.config)
+        return self._server
+
+
+class WorkerServer(uvicorn.Server):
+    """uvicorn's server in a worker process, which writes its queued log lines (tmfserver.logs.QueuedLines)
+    before uvicorn re-raises the signal that stopped it: that signal ends the process at once."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                logging.shutdown()  # "Finished server process" included; anything later is written at once
+
+
+def worker_main(**arguments: object) -> None:
+    """A worker process: uvicorn's start (it applies the logging configuration, then serves), then every
+    queued log line written. A worker that returns (its start failed) ends through multiprocessing's
+    `os._exit`, which skips `logging.shutdown`."""
+    try:
+        subprocess_started(**arguments)  # type: ignore[arg-type]
+    finally:
+        logging.shutdown()
 
 
 @dataclass

@@ -369,9 +369,13 @@ def test_metrics_add_up_every_worker_process(database_url: str, tmp_path: Path, 
         for _ in range(12):
             get(f"{origin}{ORDERS}?limit=1")
         deadline = time.monotonic() + 20
-        while True:  # both workers have started (each reports its pool) once the sizes add up
+        # Both workers have started (each reports its pool) once the sizes add up. A request is counted just
+        # after its response is sent: a scrape right after the last answer may not see it yet, so wait too.
+        while True:
             samples = parse(get(f"{origin}/metrics"))
-            if value(samples, "tmf_db_pool_size") == 2 * pool_size or time.monotonic() > deadline:
+            started = value(samples, "tmf_db_pool_size") == 2 * pool_size
+            counted = requests_of(samples, "listResourceOrder", 200) == 12
+            if (started and counted) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         assert value(samples, "tmf_db_pool_size") == 2 * pool_size

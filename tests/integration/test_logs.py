@@ -128,6 +128,30 @@ def test_serve_writes_json_lines_from_every_process_and_one_line_per_request(tmp
     server = [line for line in lines if line["logger"] == "tmfserver.server"]
     assert [line["message"] for line in server] == ["server starting", "server stopped"]
     assert server[0]["workers"] == 2
+    # Each worker wrote its lines through its own writer thread, the last ones too (tmfserver.logs.QueuedLines).
+    started = {
+        line["message"].split()[-1] for line in lines if line["message"].startswith("Started server process")
+    }
+    finished = {
+        line["message"].split()[-1] for line in lines if line["message"].startswith("Finished server process")
+    }
+    assert len(started) == 2 and finished == started
+
+
+def test_serve_in_one_process_writes_its_last_lines_before_it_exits(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    with live_server(f"sqlite:///{tmp_path / 'served.db'}", log) as origin:
+        response = httpx.get(f"{origin}{ORDERS}?limit=1", headers={"X-Request-ID": "last-lines-1"})
+        assert response.status_code == 200
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all("request_id" in line and "time" in line for line in lines)
+    [request] = [line for line in lines if line["request_id"] == "last-lines-1"]
+    assert {"method", "path_template", "operation_id", "status", "duration_ms", "client"} <= set(request)
+    assert [line["message"].split(" [")[0] for line in lines[-3:]] == [
+        "Application shutdown complete.",
+        "Finished server process",
+        "server stopped",
+    ]
 
 
 # --- notable events from the dispatcher ------------------------------------------------------------------

@@ -5,12 +5,23 @@ from __future__ import annotations
 import io
 import json
 import logging
+import logging.config
 import re
 import sys
+import threading
+from collections.abc import Iterator
 
 import pytest
 
-from tmfserver.logs import JsonLines, TextLines, chosen_format, logging_config
+from tmfserver.logs import (
+    JsonLines,
+    QueuedLines,
+    RequestIdFilter,
+    TextLines,
+    bind_request_id,
+    chosen_format,
+    logging_config,
+)
 from tmfserver.settings import Settings
 
 
@@ -109,3 +120,145 @@ def test_configuration_uses_the_chosen_formatter_and_level(setting: str, formatt
     assert config["disable_existing_loggers"] is False  # module-level loggers keep working
     access = config["loggers"]["uvicorn.access"]
     assert access["propagate"] is False and access["handlers"] == []  # one line per request: tmfserver.access
+
+
+# --- lines written by a thread of their own (QueuedLines) ------------------------------------------------
+
+
+class Written(io.StringIO):
+    """A stream that also notes which thread wrote each line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.threads.append(threading.current_thread().name)
+        return super().write(text)
+
+
+@pytest.fixture
+def queued() -> Iterator[tuple[logging.Logger, QueuedLines, Written]]:
+    stream = Written()
+    handler = QueuedLines(stream)
+    handler.setFormatter(JsonLines())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("tmfserver.test-queued")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger, handler, stream
+    logger.removeHandler(handler)
+    handler.close()
+
+
+def lines(stream: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_queued_lines_are_written_by_the_writer_thread_with_what_the_logging_thread_knew(queued) -> None:
+    logger, handler, stream = queued
+    token = bind_request_id("req-queued-1")
+    items = ["first"]
+    try:
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logger.exception("items %s failed", items, extra={"attempt": 3})
+    finally:
+        token.var.reset(token)
+    items.append("changed after the call")  # the line says what was true when it was logged
+    handler.flush()
+    [line] = lines(stream)
+    assert line["request_id"] == "req-queued-1"  # bound on this thread, not the writer's
+    assert line["message"] == "items ['first'] failed"
+    assert line["attempt"] == 3 and line["level"] == "ERROR" and line["logger"] == "tmfserver.test-queued"
+    assert "RuntimeError: boom" in line["exc_info"]
+    assert set(stream.threads) == {"tmfserver-log-writer"}
+
+
+def test_queued_text_lines_keep_the_fields_before_the_traceback() -> None:
+    stream = io.StringIO()
+    handler = QueuedLines(stream)
+    handler.setFormatter(TextLines())
+    try:
+        try:
+            raise ValueError("bad")
+        except ValueError:
+            failed = record("pass failed", logging.ERROR, attempt=1)
+            failed.exc_info = sys.exc_info()
+        handler.handle(failed)
+        handler.flush()
+    finally:
+        handler.close()
+    first, *rest = stream.getvalue().splitlines()
+    assert first.endswith("[req-1] pass failed attempt=1")
+    assert rest[-1] == "ValueError: bad"
+    assert failed.exc_info is not None and failed.exc_text is None  # other handlers see the record unchanged
+
+
+def test_close_writes_every_queued_line_in_order_then_writes_at_once(queued) -> None:
+    logger, handler, stream = queued
+    for n in range(2000):
+        logger.info("line %d", n)
+    handler.close()  # as logging.shutdown() does at exit
+    assert [line["message"] for line in lines(stream)] == [f"line {n}" for n in range(2000)]
+    logger.info("after close")  # e.g. from another atexit hook: not lost
+    assert lines(stream)[-1]["message"] == "after close"
+
+
+def test_configuration_starts_a_writer_and_a_new_configuration_stops_the_old_one() -> None:
+    config = logging_config(Settings(log_format="json"), io.StringIO())
+    assert config["handlers"]["stderr"]["()"].endswith("QueuedLines")
+    assert config["handlers"]["stderr"]["filters"] == ["request_id"]
+    writers = [t for t in threading.enumerate() if t.name == "tmfserver-log-writer"]
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    try:
+        logging.config.dictConfig(config)
+        [handler] = [h for h in root.handlers if isinstance(h, QueuedLines)]
+        assert handler.writer is not None and handler.writer._thread.is_alive()
+        logging.config.dictConfig(config)  # uvicorn applies it again: the first writer ends
+        assert handler.writer is None
+        [again] = [h for h in root.handlers if isinstance(h, QueuedLines)]
+        assert again is not handler
+        again.close()
+    finally:
+        root.handlers[:] = saved
+    assert [t for t in threading.enumerate() if t.name == "tmfserver-log-writer"] == writers
+
+
+class LogsWhileFormatting(JsonLines):
+    """A formatter that logs as it formats (as a captured warning would), once, after `ready` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = threading.Event()
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.getMessage() == "outer":
+            self.ready.wait(10)
+            logging.getLogger("tmfserver.test-queued.inner").warning("logged by the writer")
+        return super().format(record)
+
+
+def test_a_record_logged_by_the_writer_is_written_and_shutdown_does_not_wait_for_it(queued) -> None:
+    logger, handler, stream = queued
+    formatter = LogsWhileFormatting()
+    handler.setFormatter(formatter)
+    logger.info("outer")
+
+    def shutdown() -> None:  # what logging.shutdown() does with each handler
+        handler.acquire()
+        try:
+            formatter.ready.set()  # the writer logs while this thread holds the handler's lock
+            handler.flush()
+            handler.close()
+        finally:
+            handler.release()
+
+    closing = threading.Thread(target=shutdown)
+    closing.start()
+    closing.join(timeout=10)
+    assert not closing.is_alive(), "close() waits for a writer that waits for the handler's lock"
+    assert [line["message"] for line in lines(stream)] == ["logged by the writer", "outer"]
