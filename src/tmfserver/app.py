@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -
     # CORS, rate limit, the public documents, authentication, then the request guard (see web/transport.py,
     # web/observability.py, web/health.py, web/ratelimit.py, web/auth.py). Separate layers, not one merged
     # middleware: together they cost about 2 % of a GET's CPU, the layering itself 0.2 %.
-    # Why: docs/decisions/0045-middleware-kept-as-separate-layers.md
+    # Why: docs/decisions/0044-middleware-kept-as-separate-layers.md
     base_paths = tuple(sorted({url.rsplit("/", 1)[0] for url in contents}))
     before_exception = MiddlewarePosition.BEFORE_EXCEPTION
     app.add_middleware(RequestId, position=before_exception, base_paths=base_paths)

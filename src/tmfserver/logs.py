@@ -176,7 +176,7 @@ class _Writer(QueueListener):
         self._thread.name = "tmfserver-log-writer"  # type: ignore[attr-defined]
 
 
-# Why: docs/decisions/0046-log-lines-written-by-a-thread.md
+# Why: docs/decisions/0045-log-lines-written-by-a-thread.md
 class QueuedLines(QueueHandler):
     """The root handler: queues each record; a thread of this process formats it and writes it to `stream`.
 

@@ -1,4 +1,4 @@
-"""Reads that send the stored JSON text as is (services/resources.py `verbatim`, decision 0052), and the
+"""Reads that send the stored JSON text as is (services/resources.py `verbatim`, decision 0048), and the
 ones that must decode it."""
 
 from __future__ import annotations

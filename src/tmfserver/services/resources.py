@@ -159,7 +159,7 @@ class Page:
     query: Query
 
 
-# Why: docs/decisions/0052-core-read-paths.md
+# Why: docs/decisions/0048-core-read-paths.md
 def verbatim(deps: Dependencies, kind: ResourceKind, placement: Placement, fields: Any) -> bool:
     """Whether `placement` shows the stored document exactly as stored, so its JSON text can go out as is."""
     representation = placement.representation or AS_STORED

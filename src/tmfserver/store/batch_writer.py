@@ -45,7 +45,7 @@ class _Job:
 _STOP = object()
 
 
-# Why: docs/decisions/0051-async-requests-and-sqlite-group-commit.md
+# Why: docs/decisions/0047-async-requests-and-sqlite-group-commit.md
 class BatchWriter:
     def __init__(self, sessions: sessionmaker[Session], max_batch: int = MAX_BATCH) -> None:
         self.sessions = sessions

@@ -57,7 +57,7 @@ class SqliteExecution:
         self.writer.stop()
 
 
-# Why: docs/decisions/0051-async-requests-and-sqlite-group-commit.md
+# Why: docs/decisions/0047-async-requests-and-sqlite-group-commit.md
 class GreenletExecution:
     def __init__(self, async_engine: AsyncEngine, make_sessions: Callable[[Engine], Any]) -> None:
         self.async_engine = async_engine

@@ -25,7 +25,7 @@ _INSERT_DELIVERIES = Delivery.__table__.insert()
 
 
 # Why: docs/decisions/0020-transactional-outbox-at-least-once.md
-# Why: docs/decisions/0048-core-write-path-and-cached-subscriptions.md
+# Why: docs/decisions/0046-core-write-path-and-cached-subscriptions.md
 def publish(session: Session, api: str, resource_id: str, envelope: dict, now: float) -> None:
     """The event row and one delivery row per matching subscription of `api` (Core statements on the
     session's connection: no ORM objects). The subscriptions come from the process's cache, checked against

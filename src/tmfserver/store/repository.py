@@ -44,7 +44,7 @@ def _by_id(model: type[ResourceMixin], as_text: bool) -> Select:
     return select(document, model.version).where(model.id == bindparam("resource_id"))
 
 
-# Why: docs/decisions/0052-core-read-paths.md
+# Why: docs/decisions/0048-core-read-paths.md
 def read_document(
     engine: Engine, model: type[ResourceMixin], resource_id: str, *, as_text: bool = False
 ) -> Row | None:
@@ -114,7 +114,7 @@ def _statements(model: type[ResourceMixin]) -> _Statements:
     )
 
 
-# Why: docs/decisions/0048-core-write-path-and-cached-subscriptions.md
+# Why: docs/decisions/0046-core-write-path-and-cached-subscriptions.md
 class DocumentRepository:
     """Writes are Core statements on the unit of work's connection: a create is one INSERT (its pk from
     RETURNING / lastrowid) and one executemany of its search rows; an update or delete works on a row that

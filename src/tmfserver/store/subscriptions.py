@@ -74,7 +74,7 @@ def _subscriber(pk: int, callback: str, raw: str | None) -> Subscriber:
         return Subscriber(pk, callback, None)
 
 
-# Why: docs/decisions/0048-core-write-path-and-cached-subscriptions.md
+# Why: docs/decisions/0046-core-write-path-and-cached-subscriptions.md
 class SubscriberCache:
     """The subscriptions of one database as this process last loaded them, with the `hub_version` value they
     were loaded at. Thread-safe: a snapshot is immutable and replaced by one reference assignment."""
