@@ -3,11 +3,15 @@ ones that must decode it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+from tmfserver.query.parse import parse_query
 from tmfserver.services import resources
 from tmfserver.services.carts import CART_KIND
 from tmfserver.services.orders import ORDER_KIND
+from tmfserver.store import repository
+from tmfserver.store.models import ResourceOrder
 
 from ..e2e._support import CARTS, KIT_ORDER, ORDERS
 
@@ -35,3 +39,17 @@ def test_a_verbatim_answer_is_the_same_json_as_a_decoded_one(client) -> None:
     assert json.loads(listed.content) == [order]
     client.post(CARTS, json={})
     assert client.get(CARTS).json()[0]["href"].startswith("http")
+
+
+def test_a_repeated_query_reuses_its_statements_and_another_value_gets_its_own(client) -> None:
+    def statements(*pairs: tuple[str, str]):
+        query = dataclasses.replace(parse_query(list(pairs)), fields=None)
+        return repository._listing_statements(ResourceOrder, query, True)
+
+    assert statements(("state", "acknowledged")) is statements(("state", "acknowledged"))
+    assert statements(("state", "acknowledged")) is not statements(("state", "completed"))
+    created = client.post(ORDERS, json=KIT_ORDER).json()
+    assert client.get(ORDERS, params={"state": created["state"]}).json() == [created]
+    assert client.get(ORDERS, params={"state": "completed"}).json() == []
+    projected = client.get(ORDERS, params={"state": created["state"], "fields": "id"}).json()
+    assert [entry["id"] for entry in projected] == [created["id"]] and "orderItem" not in projected[0]
