@@ -19,6 +19,7 @@ on the request line and headers, `Host`, and read timeouts; see there).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from uvicorn._subprocess import subprocess_started
@@ -41,7 +43,7 @@ from .web.http_limits import HttpLimits, LimitedHttpToolsProtocol
 
 log = logging.getLogger("tmfserver.server")
 
-APP = "tmfserver.app:create_app"
+APP = "tmfserver.serving:served_app"
 
 
 class Config(uvicorn.Config):
@@ -216,6 +218,19 @@ class Supervisor(Multiprocess):
         alive = {process.pid for process in self.processes}
         for pid in [pid for pid in self._health if pid not in alive]:  # workers replaced by SIGHUP/SIGTTOU
             del self._health[pid]
+
+
+def served_app() -> Any:
+    """The app as `serve` runs it (uvicorn's factory, called in each worker process): built, then every
+    object alive at that point — the loaded documents, validators, routes, about 100 MB — moved out of the
+    cyclic garbage collector's reach (`gc.freeze`). Without it, each full collection walked them all: tens
+    of milliseconds with the loop stopped, the p99 of every scenario (bench/README.md, issue 14)."""
+    from .app import create_app  # in the worker: the fork server imports only preload's libraries
+
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def uvicorn_config(settings: Settings, workers: int) -> Config:
