@@ -220,11 +220,12 @@ class Supervisor(Multiprocess):
             del self._health[pid]
 
 
+# Why: docs/decisions/0049-gc-freeze-after-start.md
 def served_app() -> Any:
     """The app as `serve` runs it (uvicorn's factory, called in each worker process): built, then every
     object alive at that point — the loaded documents, validators, routes, about 100 MB — moved out of the
-    cyclic garbage collector's reach (`gc.freeze`). Without it, each full collection walked them all: tens
-    of milliseconds with the loop stopped, the p99 of every scenario (bench/README.md, issue 14)."""
+    cyclic garbage collector's reach (`gc.freeze`). Without it, each full collection walked them all:
+    ~100 ms with the loop stopped, several times a minute under load."""
     from .app import create_app  # in the worker: the fork server imports only preload's libraries
 
     app = create_app()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,6 +40,20 @@ def _sqlite_configurator(synchronous: str) -> Callable[[Any, Any], None]:
         dbapi_connection.create_function("regexp", 2, _regexp, deterministic=True)
 
     return configure
+
+
+# Execution option of a connection that runs one read statement and nothing else (repository.read_document):
+# no transaction around it (SQLite: no BEGIN, see unit_of_work.use_immediate_transactions_on_sqlite).
+SINGLE_READ = "tmf_single_read"
+
+
+def single_read(connection: Connection) -> Connection:
+    """`connection` set up for one read statement without a transaction around it: one statement is atomic
+    on its own, and the BEGIN and ROLLBACK cost more than a primary-key SELECT (on PostgreSQL two round
+    trips). PostgreSQL: autocommit; SQLite: the server's BEGIN is skipped."""
+    if connection.dialect.name == "postgresql":
+        return connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection.execution_options(**{SINGLE_READ: True})
 
 
 SQLITE_SYNCHRONOUS = {"FULL": "FULL", "NORMAL": "NORMAL"}  # the only values a setting may put in the PRAGMA

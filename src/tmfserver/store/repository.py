@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ..query.parse import Query
 from ..query.values import canonical_instant
 from . import search
+from .db import single_read
 from .errors import database_errors
 from .models import ResourceMixin, SearchValue
 
@@ -53,7 +54,9 @@ def read_document(
     and no ORM identity map. `as_text`: `doc` is the stored JSON text. Raises `errors.DatabaseUnavailable`
     like a unit of work."""
     with database_errors(), engine.connect() as connection:
-        return connection.execute(_by_id(model, as_text), {"resource_id": resource_id}).one_or_none()
+        return (
+            single_read(connection).execute(_by_id(model, as_text), {"resource_id": resource_id}).one_or_none()
+        )
 
 
 def read_page(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..domain.lifecycle import StateChange
 from . import outbox
+from .db import SINGLE_READ
 from .errors import database_errors
 from .idempotency import IdempotencyRepository
 from .models import CancelResourceOrder, ResourceMixin, ResourceOrder, StateHistory
@@ -49,8 +50,10 @@ def use_immediate_transactions_on_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection) -> None:
-        immediate = connection.get_execution_options().get("tmf_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get(SINGLE_READ, False):
+            return  # one SELECT: SQLite's own implicit transaction is enough (repository.read_document)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get("tmf_write", False) else "BEGIN")
 
 
 class UnitOfWork:
