@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
@@ -27,6 +27,7 @@ from tmfserver.bootstrap import wire
 from tmfserver.cli import migrate
 from tmfserver.services.background import BackgroundWork
 from tmfserver.settings import Settings
+from tmfserver.store.db import IDLE_BEFORE_PING_SECONDS, make_engine
 from tmfserver.store.errors import DatabaseUnavailable, Outage, database_errors, unavailability
 
 from .test_cli import tmfserver
@@ -284,3 +285,37 @@ def test_start_against_an_unreachable_database_waits_then_exits_with_one_line(co
     assert '"database unreachable; waiting up to 2 s"' in lines[0]
     assert "s3cret-pw" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_pooled_postgresql_connection_dropped_while_idle_is_replaced_at_checkout(
+    backend: str, database_url: str
+) -> None:
+    """store/db.ping_connections_left_idle: a connection idle in the pool for a second is pinged at checkout
+    and replaced when the server dropped it (a restart, a failover, an idle timeout); one handed on sooner is
+    not pinged, and its failure is an outage error like any other."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only")
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+
+    def backend_pid() -> int:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT pg_backend_pid()")).scalar()
+
+    def drop(pid: int) -> None:
+        with admin.connect() as connection:
+            assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+
+    try:
+        first = backend_pid()
+        drop(first)
+        time.sleep(IDLE_BEFORE_PING_SECONDS + 0.2)
+        second = backend_pid()  # pinged, found dead, replaced: no error
+        assert second != first
+        drop(second)
+        with pytest.raises(DatabaseUnavailable), database_errors():  # handed on at once: not pinged
+            backend_pid()
+        assert backend_pid() not in (first, second)  # the pool was renewed after that error
+    finally:
+        engine.dispose()
+        admin.dispose()

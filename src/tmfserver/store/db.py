@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -108,6 +109,7 @@ def make_engine(
     options = _postgresql_options(pool_size, max_overflow, connect_timeout_seconds, pool_timeout_seconds)
     engine = create_engine(url, **options)
     event.listen(engine, "connect", _postgresql_configurator(postgresql_synchronous_commit))
+    ping_connections_left_idle(engine)
     return engine
 
 
@@ -118,9 +120,6 @@ def _postgresql_options(
         "pool_size": pool_size,
         "max_overflow": max_overflow,
         "pool_timeout": pool_timeout_seconds,
-        # A connection the server dropped (restart, failover) is noticed at checkout and replaced; a failed
-        # ping of one connection invalidates the whole pool (they all went with the server).
-        "pool_pre_ping": True,
         "connect_args": {"connect_timeout": connect_timeout_seconds},
     }
 
@@ -145,7 +144,33 @@ def make_async_engine(
     options = _postgresql_options(pool_size + max_overflow, 0, connect_timeout_seconds, pool_timeout_seconds)
     engine = create_async_engine(url, **options)
     event.listen(engine.sync_engine, "connect", _postgresql_configurator(postgresql_synchronous_commit))
+    ping_connections_left_idle(engine.sync_engine)
     return engine
+
+
+IDLE_BEFORE_PING_SECONDS = 1.0
+
+
+def ping_connections_left_idle(engine: Engine, idle_seconds: float = IDLE_BEFORE_PING_SECONDS) -> None:
+    """SQLAlchemy's `pool_pre_ping`, for connections that sat in the pool at least `idle_seconds`: one a
+    server restart or failover dropped is noticed at checkout and replaced, so the first request after a
+    quiet restart succeeds. A connection handed on within a second (every one, under load) is not pinged:
+    the ping was a round trip per request, ~20 % of a PostgreSQL GET's CPU (bench/README.md). If the server
+    went in that second, the request fails as in any outage (503) and SQLAlchemy renews the whole pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["tmf_checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("tmf_checked_in_at")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool replaces this connection and checks out another
+            raise DisconnectionError(f"an idle pooled connection failed its ping: {error}") from error
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
