@@ -187,6 +187,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("sizes", nargs="*", type=int, default=list(DEFAULT_SIZES))
     parser.add_argument("--database-url", help="benchmark this database instead of build/bench/*.db")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="query build/bench/query_<N>.db as a previous run left it instead of loading it again (to compare "
+        "two versions of the code on one database: PYTHONPATH=<other checkout>/src .venv/bin/python ...)",
+    )
     args = parser.parse_args(argv)
 
     results: dict[int, dict[str, float]] = {}
@@ -196,13 +202,15 @@ def main(argv: list[str] | None = None) -> None:
         else:
             path = ROOT / "build" / "bench" / f"query_{size}.db"
             path.parent.mkdir(parents=True, exist_ok=True)
-            for stale in path.parent.glob(f"{path.name}*"):
+            reused = args.reuse and path.exists()
+            for stale in () if reused else path.parent.glob(f"{path.name}*"):
                 stale.unlink()
             url = f"sqlite:///{path}"
-        migrate(url)
         engine = make_engine(url)
-        seconds = load(engine, size)
-        print(f"N={size}: loaded in {seconds:.1f}s", file=sys.stderr, flush=True)
+        if args.database_url or not reused:
+            migrate(url)
+            seconds = load(engine, size)
+            print(f"N={size}: loaded in {seconds:.1f}s", file=sys.stderr, flush=True)
         results[size] = {name: measure(engine, run, args.repeat) for name, run in queries(size).items()}
         engine.dispose()
         print(json.dumps({"size": size, "ms": results[size]}), file=sys.stderr, flush=True)
