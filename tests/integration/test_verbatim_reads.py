@@ -53,3 +53,15 @@ def test_a_repeated_query_reuses_its_statements_and_another_value_gets_its_own(c
     assert client.get(ORDERS, params={"state": "completed"}).json() == []
     projected = client.get(ORDERS, params={"state": created["state"], "fields": "id"}).json()
     assert [entry["id"] for entry in projected] == [created["id"]] and "orderItem" not in projected[0]
+
+
+def test_the_total_comes_with_the_page_and_alone_past_its_end(client) -> None:
+    """store/repository.read_page: the total rides on the page's rows; a page past the end counts alone."""
+    ids = [client.post(ORDERS, json=KIT_ORDER).json()["id"] for _ in range(3)]
+    first = client.get(ORDERS, params={"limit": 2})
+    assert first.headers["X-Total-Count"] == "3" and first.headers["X-Result-Count"] == "2"
+    assert [order["id"] for order in first.json()] == ids[::-1][:2]
+    past = client.get(ORDERS, params={"offset": 5, "limit": 2})
+    assert past.json() == [] and past.headers["X-Total-Count"] == "3" and past.headers["X-Result-Count"] == "0"
+    none = client.get(ORDERS, params={"state": "completed"})
+    assert none.json() == [] and none.headers["X-Total-Count"] == "0"

@@ -62,25 +62,28 @@ def read_document(
 def read_page(
     engine: Engine, model: type[ResourceMixin], query: Query, *, as_text: bool = False
 ) -> tuple[Sequence[Row], int]:
-    """(rows of (id, doc, version), total) of a TMF630 query: two Core statements in one read transaction,
-    so the total and the page agree. `as_text` as for `read_document`."""
+    """(rows of (id, doc, version), total) of a TMF630 query. One statement: the page's rows each carry the
+    total (an uncorrelated scalar subquery, computed once), so page and total come from one snapshot without
+    a transaction around them. Only a page past the end (no rows) needs the count alone. `as_text` as for
+    `read_document`."""
     page, count = _listing_statements(model, dataclasses.replace(query, fields=None), as_text)
     with database_errors(), engine.connect() as connection:
+        single_read(connection)
         rows = connection.execute(page).all()
-        total = connection.scalar(count) or 0
+        total = rows[0].total if rows else connection.scalar(count) or 0
     return rows, total
 
 
 @functools.lru_cache(maxsize=512)
 def _listing_statements(model: type[ResourceMixin], query: Query, as_text: bool) -> tuple[Select, Select]:
-    """The page and count statements of a query, kept for the next identical one (a client polling the same
-    filter and page): building them costs more than running them on SQLite (~0.3 ms for a one-condition
-    list). Statements are immutable; each keeps its values, so the key is the whole query but `fields`."""
+    """The page (with the total on each row) and count statements of a query, kept for the next identical one
+    (a client polling the same filter and page): building them costs more than running them on SQLite (~0.3 ms
+    for a one-condition list). Statements are immutable; each keeps its values, so the key is the whole query
+    but `fields`."""
     document = stored_text(model) if as_text else model.doc
-    return (
-        search.page_statement(model, query, model.id, document, model.version),
-        search.count_statement(model, query),
-    )
+    count = search.count_statement(model, query)
+    total = count.correlate(None).scalar_subquery().label("total")
+    return search.page_statement(model, query, model.id, document, model.version, total), count
 
 
 @dataclass(frozen=True, slots=True)
