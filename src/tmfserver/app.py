@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import ModuleType
 
-from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.middleware import MiddlewarePosition
 from connexion.resolver import Resolver
@@ -24,6 +23,7 @@ from .services.background import BackgroundWork
 from .services.exceptions import ServiceError
 from .settings import Settings
 from .web import error_responses
+from .web.async_app import TmfAsyncApp
 from .web.auth import Authenticate, make_authenticator, security_map
 from .web.error_responses import HttpError
 from .web.health import PATHS as OPERATIONAL_PATHS
@@ -64,7 +64,7 @@ class ModuleResolver(Resolver):
         raise ImportError(f"no handler {name} for operationId {operation_id}")
 
 
-def create_app(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -> AsyncApp:
+def create_app(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -> TmfAsyncApp:
     """The Connexion app serving `apis` (by default everything in the registry)."""
     install_log_record_factory()
     quiet_undeclared_parameters()
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -
             metrics.mark_this_process_dead()
 
     readiness = Readiness(engine, settings.health_timeout_seconds, settings.background_workers)
-    app = AsyncApp(__name__, lifespan=lifespan)
+    app = TmfAsyncApp(__name__, lifespan=lifespan)
     contents = {document.url: document.content for document in wiring.documents}
     for document in wiring.documents:
         app.add_api(
