@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jsonschema import Draft4Validator
 from sqlalchemy.engine import Engine
@@ -137,15 +138,7 @@ def placements(apis: Sequence[ServedApi]) -> dict[str, tuple[Placement, ...]]:
 def wire(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -> Wiring:
     """Everything the server needs, built once per process."""
     settings = settings or Settings()
-    engine = make_engine(
-        settings.database_url,
-        settings.db_pool_size,
-        settings.db_max_overflow,
-        connect_timeout_seconds=settings.db_connect_timeout_seconds,
-        pool_timeout_seconds=settings.db_pool_timeout_seconds,
-        sqlite_synchronous=settings.sqlite_synchronous,
-        postgresql_synchronous_commit=settings.postgresql_synchronous_commit,
-    )
+    engine = make_engine(*_pool(settings), sqlite_synchronous=settings.sqlite_synchronous, **_waits(settings))
     use_immediate_transactions_on_sqlite(engine)
     metrics.instrument_pool(engine)
     served = tuple(serve_api(api) for api in apis)
@@ -154,18 +147,24 @@ def wire(settings: Settings | None = None, apis: Sequence[Api] = SERVED) -> Wiri
     return Wiring(settings, deps, served)
 
 
+def _pool(settings: Settings) -> tuple[str, int, int]:
+    return settings.database_url, settings.db_pool_size, settings.db_max_overflow
+
+
+def _waits(settings: Settings) -> dict[str, Any]:
+    """The bounded waits and the commit durability both engines share (store/db.py)."""
+    return {
+        "connect_timeout_seconds": settings.db_connect_timeout_seconds,
+        "pool_timeout_seconds": settings.db_pool_timeout_seconds,
+        "postgresql_synchronous_commit": settings.postgresql_synchronous_commit,
+    }
+
+
 def execution(settings: Settings, engine: Engine, sessions: sessionmaker[Session]) -> Execution:
     """Where request handlers run their service calls (store/execution.py): SQLite's one writer per process,
     PostgreSQL's async engine (a pool of its own per process, beside `engine` for background work)."""
     if engine.dialect.name == "sqlite":
         return SqliteExecution(sessions)
-    async_engine = make_async_engine(
-        settings.database_url,
-        settings.db_pool_size,
-        settings.db_max_overflow,
-        connect_timeout_seconds=settings.db_connect_timeout_seconds,
-        pool_timeout_seconds=settings.db_pool_timeout_seconds,
-        postgresql_synchronous_commit=settings.postgresql_synchronous_commit,
-    )
+    async_engine = make_async_engine(*_pool(settings), **_waits(settings))
     metrics.instrument_pool(async_engine.sync_engine)
     return GreenletExecution(async_engine, make_session_factory)

@@ -66,12 +66,16 @@ def read_page(
     total (an uncorrelated scalar subquery, computed once), so page and total come from one snapshot without
     a transaction around them. Only a page past the end (no rows) needs the count alone. `as_text` as for
     `read_document`."""
-    page, count = _listing_statements(model, dataclasses.replace(query, fields=None), as_text)
     with database_errors(), engine.connect() as connection:
-        single_read(connection)
-        rows = connection.execute(page).all()
-        total = rows[0].total if rows else connection.scalar(count) or 0
-    return rows, total
+        return _page_and_total(single_read(connection), model, query, as_text)
+
+
+def _page_and_total(
+    connection: Connection, model: type[ResourceMixin], query: Query, as_text: bool
+) -> tuple[Sequence[Row], int]:
+    page, count = _listing_statements(model, dataclasses.replace(query, fields=None), as_text)
+    rows = connection.execute(page).all()
+    return rows, rows[0].total if rows else connection.scalar(count) or 0
 
 
 @functools.lru_cache(maxsize=512)
@@ -195,12 +199,9 @@ class DocumentRepository:
         connection.execute(self._sql.delete, {"row_pk": row.pk})
 
     def page(self, query: Query) -> tuple[Sequence[Row], int]:
-        """(rows of (id, doc, version), total), in this unit of work's transaction."""
-        model = self.model
-        statement = search.page_statement(model, query, model.id, model.doc, model.version)
-        rows = self.session.execute(statement).all()
-        total = self.session.scalar(search.count_statement(self.model, query)) or 0
-        return rows, total
+        """(rows of (id, doc, version, total), total) in this unit of work's transaction: `read_page`'s
+        statements."""
+        return _page_and_total(self.session.connection(), self.model, query, False)
 
     def _index(self, connection: Connection, pk: int, document: dict) -> None:
         rows = search.index_rows(self.model, pk, document)
