@@ -6,23 +6,28 @@ Peers, in the same run and with the same requests:
 - json-server serving the same records from a JSON file it rewrites on every create (a persistent stub).
 The minimum app (bench/minimal_app.py; targets minimal-1 and minimal-2 = 1 and 2 uvicorn worker processes):
 a plain Connexion AsyncApp on the same document with the server's validation settings and async handlers
-doing one SQLite statement each; the floor of what this server could reach on Connexion.
+doing one SQLite statement each; the floor of what this server could reach on Connexion. minimal-pg-1 and
+minimal-pg-2: the same app doing the same statements on PostgreSQL (psycopg async), the ceiling of the
+tmf-pg targets on this machine, where the database server shares the CPUs with everything else.
 
 Scenarios (wrk, 127.0.0.1 only, bounded runs): GET one order by id, a filtered list
 (`?state=acknowledged&limit=10`; json-server `?state=acknowledged&_limit=10`), POST create
 (bench/post_order.lua).
 Prints req/s, p50, p99, non-2xx, server CPU ms per request, the RSS of each server process after the run, the
 ratio of req/s to the best peer and to the minimum app (1-process targets to minimal-1, more processes to
-minimal-2), and the ratio of CPU per request to the minimum app's. CPU per request: utime+stime of the
+minimal-2: the issue's baseline), the ratio of CPU per request to that minimum app's, and the ratio of req/s
+to the minimum app on the same database with the same processes ("vs db min": tmf-pg-N to minimal-pg-N).
+CPU per request: utime+stime of the
 target's whole process tree (psutil, from /proc), read before and after each measured wrk run, divided by the
 requests wrk completed in it. Targets that cannot run here (PostgreSQL unreachable, a peer not installed, a
 server that does not start) are skipped with a line saying why.
 
 Run with `make bench` (installs wrk and the pinned peers). Environment overrides:
   BENCH_DURATION=10 BENCH_CONNECTIONS=32 BENCH_THREADS=2 BENCH_SEED=1000 BENCH_WARMUP=2
-  BENCH_TARGETS=tmf-sqlite-1,tmf-pg-1,tmf-pg-2,minimal-1,minimal-2,prism,json-server
-  (any tmf-sqlite-N, tmf-pg-N, minimal-N)   BENCH_MINIMAL_SYNCHRONOUS=FULL (the minimum app's SQLite
-  PRAGMA synchronous; FULL is the server's default, TMF_SQLITE_SYNCHRONOUS)
+  BENCH_TARGETS=tmf-sqlite-1,tmf-pg-1,tmf-pg-2,minimal-1,minimal-2,minimal-pg-1,minimal-pg-2,prism,json-server
+  (any tmf-sqlite-N, tmf-pg-N, minimal-N, minimal-pg-N)
+  BENCH_MINIMAL_SYNCHRONOUS=FULL (the minimum app's SQLite PRAGMA synchronous; FULL is the server's default,
+  TMF_SQLITE_SYNCHRONOUS)
   BENCH_SCENARIOS=get,list,create   BENCH_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test
   BENCH_NODE_DIR=build/bench-node   BENCH_JSON=build/bench/http_bench.json   BENCH_LOG_LEVEL=WARNING
   BENCH_PROFILE=build/bench/profiles: py-spy (`pip install py-spy`) records each Python target (tmf-*,
@@ -67,11 +72,13 @@ SEED = int(os.environ.get("BENCH_SEED", "1000"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
 NODE_DIR = REPO / os.environ.get("BENCH_NODE_DIR", "build/bench-node")
 JSON_OUT = REPO / os.environ.get("BENCH_JSON", "build/bench/http_bench.json")
-DEFAULT_TARGETS = "tmf-sqlite-1,tmf-pg-1,tmf-pg-2,minimal-1,minimal-2,prism,json-server"
+DEFAULT_TARGETS = (
+    "tmf-sqlite-1,tmf-pg-1,tmf-pg-2,minimal-1,minimal-2,minimal-pg-1,minimal-pg-2,prism,json-server"
+)
 TARGETS = [t.strip() for t in os.environ.get("BENCH_TARGETS", DEFAULT_TARGETS).split(",") if t.strip()]
 SCENARIOS = os.environ.get("BENCH_SCENARIOS", "get,list,create").split(",")
 PEERS = ("prism", "json-server")
-TARGET_RE = re.compile(r"^(tmf-(sqlite|pg)|minimal)-([1-9]\d*)$")
+TARGET_RE = re.compile(r"^(tmf-(sqlite|pg)|minimal|minimal-pg)-([1-9]\d*)$")
 MINIMAL_SYNCHRONOUS = os.environ.get("BENCH_MINIMAL_SYNCHRONOUS", "FULL").upper()
 PROFILE_DIR = REPO / os.environ["BENCH_PROFILE"] if os.environ.get("BENCH_PROFILE") else None
 PROFILE_RATE = 100  # samples per second (py-spy's default)
@@ -89,6 +96,17 @@ def minimal_for(name: str) -> str:
     process and minimal-2 for more."""
     n = processes_of(name)
     return f"minimal-{n}" if f"minimal-{n}" in TARGETS else ("minimal-1" if n == 1 else "minimal-2")
+
+
+def database_minimal_for(name: str) -> str:
+    """The minimum app on the same database with the same processes: minimal-pg-N for tmf-pg-N and
+    minimal-pg-N, minimal-N for the others."""
+    n = processes_of(name)
+    return f"minimal-pg-{n}" if on_postgresql(name) else f"minimal-{n}"
+
+
+def on_postgresql(name: str) -> bool:
+    return name.startswith(("tmf-pg-", "minimal-pg-"))
 
 
 def free_port() -> int:
@@ -128,6 +146,7 @@ class Target:
     stored: int | None = None  # orders stored after the run
     log: Path | None = None
     database: Path | None = None  # json-server's file, the minimum app's SQLite file
+    database_url: str = ""  # the PostgreSQL schema of a minimal-pg target (SQLAlchemy URL)
 
     def processes(self) -> list[psutil.Process]:
         """The server process and its descendants (uvicorn workers, multiprocessing helpers)."""
@@ -230,8 +249,14 @@ def start_tmf(target: Target, workdir: Path) -> None:
 def start_minimal(target: Target, workdir: Path) -> None:
     workers = processes_of(target.name)
     port = free_port()
-    target.database = workdir / f"{target.name}.db"
-    command = [sys.executable, str(REPO / "bench" / "minimal_app.py"), "--db", str(target.database)]
+    command = [sys.executable, str(REPO / "bench" / "minimal_app.py")]
+    if on_postgresql(target.name):
+        target.database_url, drop = new_schema("bench_minimal")
+        target.cleanup.append(drop)
+        command += ["--pg", target.database_url.replace("postgresql+psycopg://", "postgresql://", 1)]
+    else:
+        target.database = workdir / f"{target.name}.db"
+        command += ["--db", str(target.database)]
     command += ["--port", str(port), "--workers", str(workers)]
     target.log = workdir / f"{target.name}.log"
     target.process = spawn(command, {"BENCH_MINIMAL_SYNCHRONOUS": MINIMAL_SYNCHRONOUS}, target.log)
@@ -241,6 +266,15 @@ def start_minimal(target: Target, workdir: Path) -> None:
 
 
 def stored_minimal(target: Target) -> int:
+    if target.database_url:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(target.database_url)
+        try:
+            with engine.connect() as connection:
+                return connection.scalar(text("SELECT count(*) FROM resource_order"))
+        finally:
+            engine.dispose()
     with contextlib.closing(sqlite3.connect(target.database)) as connection:
         return connection.execute("SELECT count(*) FROM resource_order").fetchone()[0]
 
@@ -392,8 +426,9 @@ def unavailable(targets: list[str]) -> dict[str, str]:
     reasons = {}
     for name in targets:
         if name not in PEERS and not TARGET_RE.match(name):
-            reasons[name] = "unknown target (tmf-sqlite-N, tmf-pg-N, minimal-N, prism, json-server)"
-    pg = [name for name in targets if name.startswith("tmf-pg-") and name not in reasons]
+            known = "tmf-sqlite-N, tmf-pg-N, minimal-N, minimal-pg-N, prism, json-server"
+            reasons[name] = f"unknown target ({known})"
+    pg = [name for name in targets if on_postgresql(name) and name not in reasons]
     problem = postgresql_problem() if pg else None
     for name in pg if problem else []:
         reasons[name] = f"PostgreSQL not reachable at {PG_URL} ({problem})"
@@ -537,6 +572,8 @@ def report(results: list[dict], memory: dict, stored: dict, skipped: dict, load_
         r["cpu_ratio_vs_minimal"] = (
             _ratio(r["cpu_ms_per_request"], base["cpu_ms_per_request"]) if base else None
         )
+        same_database = by_key.get((database_minimal_for(r["target"]), r["scenario"]))
+        r["ratio_vs_database_minimal"] = _ratio(r["rps"], same_database["rps"]) if same_database else None
     load_end = os.getloadavg()
     print(
         f"\nwrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}s, {SEED} seeded orders, {os.cpu_count()} CPUs, "
@@ -544,7 +581,8 @@ def report(results: list[dict], memory: dict, stored: dict, skipped: dict, load_
         f"PRAGMA synchronous={MINIMAL_SYNCHRONOUS}\n"
         "CPU ms/req = server process tree utime+stime / completed requests; RSS = MiB per process after the "
         "run;\nvs peer = req/s / best peer's; vs min = req/s / minimal-1's (1 process) or minimal-2's "
-        "(more); CPU vs min = CPU ms/req / the minimum app's\n"
+        "(more); CPU vs min = CPU ms/req / the minimum app's;\nvs db min = req/s / the minimum app's on "
+        "the same database with as many processes (tmf-pg-N: minimal-pg-N)\n"
     )
     columns = [
         ("target", 12, "<"),
@@ -558,6 +596,7 @@ def report(results: list[dict], memory: dict, stored: dict, skipped: dict, load_
         ("vs peer", 7, ">"),
         ("vs min", 6, ">"),
         ("CPU vs min", 10, ">"),
+        ("vs db min", 9, ">"),
     ]
     print("| " + " | ".join(f"{title:{align}{width}}" for title, width, align in columns) + " |")
     print("|" + "|".join("-" * (width + 2) for _title, width, _align in columns) + "|")
@@ -575,6 +614,7 @@ def report(results: list[dict], memory: dict, stored: dict, skipped: dict, load_
                 _cell(r["ratio_vs_best_peer"], 7),
                 _cell(r["ratio_vs_minimal"], 6),
                 _cell(r["cpu_ratio_vs_minimal"], 10),
+                _cell(r["ratio_vs_database_minimal"], 9),
             ]
             print("| " + " | ".join(cells) + " |")
     print("\nRSS after the run (MiB, each process of the target):")

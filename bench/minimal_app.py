@@ -8,22 +8,26 @@ off (the production default), `resolver_error=501`, and the server's JSON body v
 No middleware of its own; Connexion's defaults otherwise (its Swagger UI included).
 
 Handlers are async and do the least a real server must, on one stdlib sqlite3 connection per process, called
-on the event loop (no worker thread, no ORM, no pool):
+on the event loop (no worker thread, no ORM, no pool), or with `--pg URL` on PostgreSQL through psycopg's async
+connections (autocommit, `synchronous_commit=on` like the server, a small pool of its own per process: the
+targets minimal-pg-N, the ceiling of what this server could reach on PostgreSQL on the same machine):
 - retrieveResourceOrder: one SELECT by id → 200 with the stored document, or 404;
 - listResourceOrder: one page SELECT (`state` filter from the query string, `limit`/`offset`, newest first,
   an index on (state, pk)) → 200 with the page and X-Result-Count (no count query, no Link header);
 - createResourceOrder: one INSERT in its own transaction (WAL) → 201 with the document and Location.
 Every other operationId resolves to nothing, so Connexion answers 501.
 
-Run (the harness does): `python bench/minimal_app.py --db PATH --port PORT --workers N`; it creates the table
-(like `tmfserver serve` migrates first), then runs uvicorn with the server's options (access log and server
-header off). BENCH_MINIMAL_SYNCHRONOUS (default FULL, the server's default: TMF_SQLITE_SYNCHRONOUS) sets
-PRAGMA synchronous.
+Run (the harness does): `python bench/minimal_app.py --db PATH|--pg URL --port PORT --workers N`; it creates
+the table (like `tmfserver serve` migrates first), then runs uvicorn with the server's options (access log and
+server header off). BENCH_MINIMAL_SYNCHRONOUS (default FULL, the server's default: TMF_SQLITE_SYNCHRONOUS)
+sets PRAGMA synchronous.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -39,6 +43,8 @@ from connexion.resolver import Resolver
 HERE = Path(__file__).resolve().parent
 DOCUMENT = HERE.parent / "build" / "openapi" / "TMF652.json"
 DB_ENV = "BENCH_MINIMAL_DB"
+PG_ENV = "BENCH_MINIMAL_PG"
+PG_POOL = 10  # connections per process (the server's request pool: pool_size 5 + max_overflow 10)
 SYNCHRONOUS = os.environ.get("BENCH_MINIMAL_SYNCHRONOUS", "FULL").upper()
 if SYNCHRONOUS not in ("OFF", "NORMAL", "FULL", "EXTRA"):
     sys.exit(f"BENCH_MINIMAL_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {SYNCHRONOUS!r}")
@@ -58,6 +64,16 @@ except ImportError:  # pragma: no cover - the project is installed in .venv
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resource_order (
     pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_resource_order_state ON resource_order (state, pk);
+"""
+
+PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resource_order (
+    pk BIGSERIAL PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     state TEXT NOT NULL,
     doc TEXT NOT NULL
@@ -93,15 +109,67 @@ def prepare(path: str) -> None:
         connection.executescript(SCHEMA)
 
 
+class PostgreSQL:
+    """psycopg async connections, opened on demand up to PG_POOL and handed out through a queue."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self.opened = 0
+        self.idle: asyncio.Queue | None = None
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> Any:
+        import psycopg
+
+        if self.idle is None:
+            self.idle = asyncio.Queue()
+        if self.idle.empty() and self.opened < PG_POOL:
+            self.opened += 1
+            connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+            await connection.execute("SET synchronous_commit TO on")
+        else:
+            connection = await self.idle.get()
+        try:
+            yield connection
+        finally:
+            self.idle.put_nowait(connection)
+
+    async def rows(self, sql: str, args: tuple) -> list[tuple]:
+        async with self.connection() as connection:
+            cursor = await connection.execute(sql.replace("?", "%s"), args)
+            return await cursor.fetchall() if cursor.description else []
+
+
+_postgresql: PostgreSQL | None = None
+
+
+async def rows(sql: str, args: tuple) -> list[tuple]:
+    """Run one statement (`?` placeholders) on this process's database; its rows."""
+    global _postgresql
+    if PG_ENV in os.environ:
+        if _postgresql is None:
+            _postgresql = PostgreSQL(os.environ[PG_ENV])
+        return await _postgresql.rows(sql, args)
+    return db().execute(sql, args).fetchall()
+
+
+def prepare_postgresql(conninfo: str) -> None:
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        for statement in filter(str.strip, PG_SCHEMA.split(";")):
+            connection.execute(statement)
+
+
 def _not_found(order_id: str) -> tuple[dict, int]:
     return {"code": "404", "reason": "Not Found", "message": f"no ResourceOrder {order_id}"}, 404
 
 
 async def retrieve(id: str, fields: str | None = None) -> tuple:
-    row = db().execute("SELECT doc FROM resource_order WHERE id = ?", (id,)).fetchone()
-    if row is None:
+    found = await rows("SELECT doc FROM resource_order WHERE id = ?", (id,))
+    if not found:
         return _not_found(id)
-    return json.loads(row[0]), 200
+    return json.loads(found[0][0]), 200
 
 
 async def list_page(fields: str | None = None, offset: int | None = None, limit: int | None = None) -> tuple:
@@ -115,7 +183,7 @@ async def list_page(fields: str | None = None, offset: int | None = None, limit:
     else:
         sql = "SELECT doc FROM resource_order WHERE state = ? ORDER BY pk DESC LIMIT ? OFFSET ?"
         args = (state, limit, offset)
-    documents = [json.loads(doc) for (doc,) in db().execute(sql, args)]
+    documents = [json.loads(doc) for (doc,) in await rows(sql, args)]
     return documents, 200, {"X-Result-Count": str(len(documents))}
 
 
@@ -130,7 +198,7 @@ async def create(resourceOrder: dict) -> tuple:
         "state": "acknowledged",
         "orderDate": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
-    db().execute(
+    await rows(
         "INSERT INTO resource_order (id, state, doc) VALUES (?, ?, ?)",
         (order_id, document["state"], json.dumps(document)),
     )
@@ -190,20 +258,29 @@ def create_app() -> AsyncApp:
 
 
 BASE_PATH = json.loads(DOCUMENT.read_text())["basePath"].rstrip("/") if DOCUMENT.exists() else ""
-app = create_app() if DB_ENV in os.environ else None  # built in each uvicorn worker, not in the launcher
+# Built in each uvicorn worker, not in the launcher.
+app = create_app() if DB_ENV in os.environ or PG_ENV in os.environ else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", required=True, help="SQLite file (created if missing)")
+    database = parser.add_mutually_exclusive_group(required=True)
+    database.add_argument("--db", help="SQLite file (created if missing)")
+    database.add_argument("--pg", help="PostgreSQL URL, libpq form (the table is created if missing)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args()
-    prepare(args.db)
-    os.environ[DB_ENV] = str(Path(args.db).resolve())
-    facts = f"validators {VALIDATORS}, PRAGMA synchronous={SYNCHRONOUS}, {args.workers} process(es)"
+    if args.pg:
+        prepare_postgresql(args.pg)
+        os.environ[PG_ENV] = args.pg
+        storage = f"PostgreSQL, synchronous_commit=on, {PG_POOL} connections per process"
+    else:
+        prepare(args.db)
+        os.environ[DB_ENV] = str(Path(args.db).resolve())
+        storage = f"SQLite, PRAGMA synchronous={SYNCHRONOUS}"
+    facts = f"validators {VALIDATORS}, {storage}, {args.workers} process(es)"
     print(f"minimal app: {facts}", file=sys.stderr, flush=True)
 
     import uvicorn
