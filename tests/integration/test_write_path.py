@@ -19,7 +19,7 @@ from tmfserver.services.dependencies import Dependencies
 from tmfserver.services.exceptions import PreconditionFailed
 from tmfserver.services.orders import ORDER_KIND
 from tmfserver.settings import Settings
-from tmfserver.store.models import Base, Delivery, HubVersion
+from tmfserver.store.models import Base, Delivery, HubVersion, ResourceOrder, SearchValue
 from tmfserver.store.subscriptions import hub_changed
 
 ORDER = {"orderItem": [{"id": "1", "action": "add"}], "description": "write path"}
@@ -92,6 +92,31 @@ def test_a_create_is_one_statement_per_table(processes) -> None:
     by_table = {table: count for _, table, count in seen}
     assert by_table["search_value"] > 5  # every leaf in one executemany
     assert by_table["state_history"] == 2  # the order and its item, acknowledged
+
+
+def test_on_postgresql_the_search_rows_of_a_create_go_as_one_multi_row_insert(processes, backend: str) -> None:
+    """psycopg's executemany sends a Bind/Execute per row; the engine sends one INSERT with every row
+    instead (store/db.py), and every row is stored."""
+    deps, _ = processes
+    statements = Statements(deps.engine)
+    created = _create(deps)
+    by_table = {table: count for _, table, count in statements.seen}
+    search_rows = [sql for sql in statements.sql if sql.startswith("INSERT INTO search_value")]
+    if backend == "postgresql":
+        assert len(search_rows) == 1
+        assert search_rows[0].count("), (") == by_table["search_value"] - 1  # one VALUES group per row
+    else:
+        assert len(search_rows) == 1 and "), (" not in search_rows[0]  # sqlite3's own executemany
+    with deps.engine.connect() as connection:
+        stored = connection.scalar(
+            select(func.count()).select_from(SearchValue).where(SearchValue.resource_pk == _pk(deps, created))
+        )
+    assert stored == by_table["search_value"] > 5
+
+
+def _pk(deps: Dependencies, created: resources.Stored) -> int:
+    with deps.engine.connect() as connection:
+        return connection.scalar(select(ResourceOrder.pk).where(ResourceOrder.id == created.document["id"]))
 
 
 def test_an_update_locks_the_row_and_counts_versions(processes, backend: str) -> None:
