@@ -6,11 +6,17 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
+
 from tmfserver.query.parse import parse_query
 from tmfserver.services import resources
 from tmfserver.services.carts import CART_KIND
 from tmfserver.services.orders import ORDER_KIND
 from tmfserver.store import repository
+from tmfserver.store.db import driver_statement, fetch_one, make_engine, single_read
+from tmfserver.store.errors import DatabaseUnavailable, database_errors
 from tmfserver.store.models import ResourceOrder
 
 from ..e2e._support import CARTS, KIT_ORDER, ORDERS
@@ -65,3 +71,65 @@ def test_the_total_comes_with_the_page_and_alone_past_its_end(client) -> None:
     assert past.json() == [] and past.headers["X-Total-Count"] == "3" and past.headers["X-Result-Count"] == "0"
     none = client.get(ORDERS, params={"state": "completed"})
     assert none.json() == [] and none.headers["X-Total-Count"] == "0"
+
+
+def test_a_get_by_id_is_one_statement_on_the_driver_outside_any_transaction(client, app, backend: str) -> None:
+    """store/repository.read_document (decision 0051): the compiled statement goes to the driver's cursor,
+    no BEGIN around it; the text and the decoded document are the same JSON; an unknown id is None."""
+    engine = app.deps.engine
+    order = client.post(ORDERS, json=KIT_ORDER).json()
+    begun: list[object] = []
+    used: list[object] = []  # the DBAPI connections the reads ran on
+    sent: list[str] = []  # SQLite: every statement the driver ran, as traced by SQLite itself
+
+    def checked_out(dbapi_connection, _record, _proxy) -> None:
+        used.append(dbapi_connection)
+        if backend == "sqlite":
+            dbapi_connection.set_trace_callback(sent.append)
+
+    def record_begin(_connection) -> None:
+        begun.append(_connection)
+
+    event.listen(engine, "checkout", checked_out)
+    event.listen(engine, "begin", record_begin)
+    try:
+        as_text = repository.read_document(engine, ResourceOrder, order["id"], as_text=True)
+        decoded = repository.read_document(engine, ResourceOrder, order["id"])
+        missing = repository.read_document(engine, ResourceOrder, "no-such-order")
+    finally:
+        event.remove(engine, "checkout", checked_out)
+        event.remove(engine, "begin", record_begin)
+        for dbapi_connection in used if backend == "sqlite" else ():
+            dbapi_connection.set_trace_callback(None)
+    assert isinstance(as_text.doc, str) and json.loads(as_text.doc) == decoded.doc == order
+    assert as_text.version == decoded.version == 1 and missing is None
+    assert begun == [] and len(used) == 3
+    if backend == "sqlite":
+        assert len(sent) == 3 and all(sql.startswith("SELECT") for sql in sent), sent
+    else:  # autocommit: nothing left open for the pool's reset to roll back
+        assert all(dbapi_connection.info.transaction_status == 0 for dbapi_connection in used)
+
+
+def test_a_failing_get_by_id_is_a_database_error_and_a_lost_connection_is_replaced(
+    app, backend: str, database_url: str
+) -> None:
+    """fetch_one turns the driver's errors into SQLAlchemy's: a statement error stays an error (a 500, a
+    bug), a lost PostgreSQL connection is an outage (503) and the pool opens a new one for the next read."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        broken = driver_statement(text("SELECT doc FROM no_such_table WHERE id = :id"), engine.dialect)
+        with pytest.raises(DBAPIError) as caught, database_errors(), engine.connect() as connection:
+            fetch_one(single_read(connection), broken, {"id": "x"})
+        assert not isinstance(caught.value, DatabaseUnavailable) and not caught.value.connection_invalidated
+        if backend != "postgresql":
+            return
+        with engine.connect() as connection:
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        with app.deps.engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            admin.commit()
+        with pytest.raises(DatabaseUnavailable):  # handed on at once: not pinged, fails like any outage
+            repository.read_document(engine, ResourceOrder, "any")
+        assert repository.read_document(engine, ResourceOrder, "any") is None  # a new connection
+    finally:
+        engine.dispose()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +58,50 @@ def single_read(connection: Connection) -> Connection:
     if connection.dialect.name == "postgresql":
         return connection.execution_options(isolation_level="AUTOCOMMIT")
     return connection.execution_options(**{SINGLE_READ: True})
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A statement compiled once for one dialect, to run on the driver's own cursor (`fetch_one`): its SQL in
+    the driver's parameter style and, for a positional style, the order of its parameters."""
+
+    sql: str
+    positions: tuple[str, ...] | None  # None: named parameters (psycopg)
+
+    def parameters(self, values: dict[str, Any]) -> Any:
+        return values if self.positions is None else tuple(values[name] for name in self.positions)
+
+
+@functools.lru_cache(maxsize=64)
+def driver_statement(statement: Executable, dialect: Dialect) -> DriverStatement:
+    compiled = statement.compile(dialect=dialect)
+    return DriverStatement(str(compiled), tuple(compiled.positiontup or ()) if compiled.positional else None)
+
+
+# Why: docs/decisions/0051-get-by-id-on-the-driver-cursor.md
+def fetch_one(connection: Connection, statement: DriverStatement, values: dict[str, Any]) -> tuple | None:
+    """The first row of one read statement, run on the DBAPI cursor of `connection` (set up by `single_read`)
+    without SQLAlchemy's execution context, result and row objects: the columns come as the driver returns
+    them and the parameters go as given, so only for statements whose values need no type conversion
+    (strings, integers, JSON as text). A driver error leaves as SQLAlchemy's `DBAPIError` (so
+    `errors.database_errors` sees it), and a lost connection is invalidated, as `Connection.execute` does."""
+    dialect = connection.dialect
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement.sql, statement.parameters(values))
+        return cursor.fetchone()
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, dbapi_connection, cursor)
+        if lost:
+            connection.invalidate(error)
+        base = dialect.loaded_dbapi.Error
+        raise DBAPIError.instance(
+            statement.sql, values, error, base, dialect=dialect, connection_invalidated=lost
+        ) from error
+    finally:
+        with contextlib.suppress(Exception):  # a cursor of a lost connection may fail to close
+            cursor.close()
 
 
 SQLITE_SYNCHRONOUS = {"FULL": "FULL", "NORMAL": "NORMAL"}  # the only values a setting may put in the PRAGMA

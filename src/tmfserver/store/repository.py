@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Delete, Engine, Insert, Row, Select, Text, Update, bindparam, cast, select
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from ..query.parse import Query
 from ..query.values import canonical_instant
 from . import search
-from .db import single_read
+from .db import driver_statement, fetch_one, single_read
 from .errors import database_errors
 from .models import ResourceMixin, SearchValue
 
@@ -40,23 +41,30 @@ def stored_text(model: type[ResourceMixin]) -> Any:
 
 
 @functools.cache
-def _by_id(model: type[ResourceMixin], as_text: bool) -> Select:
-    # Built once per model: the statement cache then skips compiling it again too.
-    document = stored_text(model) if as_text else model.doc
-    return select(document, model.version).where(model.id == bindparam("resource_id"))
+def _by_id(model: type[ResourceMixin]) -> Select:
+    return select(stored_text(model), model.version).where(model.id == bindparam("resource_id"))
 
 
-# Why: docs/decisions/0048-core-read-paths.md
+class StoredDocument(NamedTuple):
+    doc: Any  # the document, or its stored JSON text
+    version: int
+
+
+# Why: docs/decisions/0048-core-read-paths.md, 0051-get-by-id-on-the-driver-cursor.md
 def read_document(
     engine: Engine, model: type[ResourceMixin], resource_id: str, *, as_text: bool = False
-) -> Row | None:
-    """(doc, version) of one resource, or None: one Core statement on a pooled connection, no unit of work
-    and no ORM identity map. `as_text`: `doc` is the stored JSON text. Raises `errors.DatabaseUnavailable`
-    like a unit of work."""
+) -> StoredDocument | None:
+    """(doc, version) of one resource, or None: one statement, compiled once, on the driver's cursor of a
+    pooled connection outside any transaction; no unit of work, no ORM, no SQLAlchemy result objects. The
+    document is read as its JSON text and decoded here unless `as_text` (decoded with `json.loads`, as the
+    JSON column type does). Raises `errors.DatabaseUnavailable` like a unit of work."""
+    statement = driver_statement(_by_id(model), engine.dialect)
     with database_errors(), engine.connect() as connection:
-        return (
-            single_read(connection).execute(_by_id(model, as_text), {"resource_id": resource_id}).one_or_none()
-        )
+        row = fetch_one(single_read(connection), statement, {"resource_id": resource_id})
+    if row is None:
+        return None
+    text, version = row
+    return StoredDocument(text if as_text else json.loads(text), version)
 
 
 def read_page(
