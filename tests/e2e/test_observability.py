@@ -97,7 +97,10 @@ def test_ready_is_503_when_the_database_is_behind_the_head(app, client) -> None:
 
 
 def test_ready_is_503_on_a_database_never_migrated(settings: Settings, tmp_path: Path) -> None:
-    empty = create_app(settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'empty.db'}"}))
+    # A generous timeout: this is about the migrations check, and a fresh file's first connection (WAL, a
+    # full sync) can take longer than the suite's 0.5 s on a busy machine.
+    update = {"database_url": f"sqlite:///{tmp_path / 'empty.db'}", "health_timeout_seconds": 10.0}
+    empty = create_app(settings.model_copy(update=update))
     with empty.test_client() as fresh:
         body = assert_tmf_error(fresh.get("/health/ready"), 503)
     assert body["checks"]["migrations"] == "not migrated (no alembic_version table)"
