@@ -62,35 +62,55 @@ def single_read(connection: Connection) -> Connection:
 
 @dataclass(frozen=True)
 class DriverStatement:
-    """A statement compiled once for one dialect, to run on the driver's own cursor (`fetch_one`): its SQL in
-    the driver's parameter style and, for a positional style, the order of its parameters."""
+    """A statement compiled once for one dialect, to run on the driver's own cursor (`fetch_one`,
+    `fetch_all`): its SQL in the driver's parameter style, the values bound into the statement itself, and for
+    a positional style the order of the parameters."""
 
     sql: str
+    values: dict[str, Any]
     positions: tuple[str, ...] | None  # None: named parameters (psycopg)
 
     def parameters(self, values: dict[str, Any]) -> Any:
-        return values if self.positions is None else tuple(values[name] for name in self.positions)
+        merged = {**self.values, **values} if values else self.values
+        return merged if self.positions is None else tuple(merged[name] for name in self.positions)
 
 
-@functools.lru_cache(maxsize=64)
-def driver_statement(statement: Executable, dialect: Dialect) -> DriverStatement:
-    compiled = statement.compile(dialect=dialect)
-    return DriverStatement(str(compiled), tuple(compiled.positiontup or ()) if compiled.positional else None)
+@functools.lru_cache(maxsize=1024)
+def driver_statement(statement: Executable, dialect: Dialect) -> DriverStatement | None:
+    """`statement` compiled for the driver, or None when one of its values needs SQLAlchemy's type conversion
+    on the way in (a number on SQLite, say): that statement must go through `Connection.execute`. Values the
+    statement leaves open (`bindparam("name")` without one) are given to `fetch_one`/`fetch_all`."""
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    if any(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in compiled.binds.values()):
+        return None
+    positions = tuple(compiled.positiontup or ()) if compiled.positional else None
+    return DriverStatement(str(compiled), dict(compiled.params), positions)
 
 
 # Why: docs/decisions/0051-get-by-id-on-the-driver-cursor.md
 def fetch_one(connection: Connection, statement: DriverStatement, values: dict[str, Any]) -> tuple | None:
     """The first row of one read statement, run on the DBAPI cursor of `connection` (set up by `single_read`)
     without SQLAlchemy's execution context, result and row objects: the columns come as the driver returns
-    them and the parameters go as given, so only for statements whose values need no type conversion
-    (strings, integers, JSON as text). A driver error leaves as SQLAlchemy's `DBAPIError` (so
-    `errors.database_errors` sees it), and a lost connection is invalidated, as `Connection.execute` does."""
+    them, so only for columns that need no type conversion (strings, integers, JSON as text). A driver error
+    leaves as SQLAlchemy's `DBAPIError` (so `errors.database_errors` sees it), and a lost connection is
+    invalidated, as `Connection.execute` does."""
+    return _on_driver(connection, statement, values, all_rows=False)
+
+
+def fetch_all(connection: Connection, statement: DriverStatement) -> list[tuple]:
+    """Every row of a read statement, as `fetch_one`."""
+    return _on_driver(connection, statement, {}, all_rows=True)
+
+
+def _on_driver(
+    connection: Connection, statement: DriverStatement, values: dict[str, Any], *, all_rows: bool
+) -> Any:
     dialect = connection.dialect
     dbapi_connection = connection.connection.dbapi_connection
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(statement.sql, statement.parameters(values))
-        return cursor.fetchone()
+        return cursor.fetchall() if all_rows else cursor.fetchone()
     except dialect.loaded_dbapi.Error as error:
         lost = dialect.is_disconnect(error, dbapi_connection, cursor)
         if lost:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Delete, Engine, Insert, Row, Select, Text, Update, bindparam, cast, select
+from sqlalchemy import Connection, Delete, Engine, Insert, Select, Text, Update, bindparam, cast, select
 from sqlalchemy.orm import Session
 
 from ..query.parse import Query
 from ..query.values import canonical_instant
 from . import search
-from .db import driver_statement, fetch_one, single_read
+from .db import driver_statement, fetch_all, fetch_one, single_read
 from .errors import database_errors
 from .models import ResourceMixin, SearchValue
 
@@ -59,6 +58,7 @@ def read_document(
     document is read as its JSON text and decoded here unless `as_text` (decoded with `json.loads`, as the
     JSON column type does). Raises `errors.DatabaseUnavailable` like a unit of work."""
     statement = driver_statement(_by_id(model), engine.dialect)
+    assert statement is not None  # its one parameter is a string: nothing to convert
     with database_errors(), engine.connect() as connection:
         row = fetch_one(single_read(connection), statement, {"resource_id": resource_id})
     if row is None:
@@ -67,35 +67,48 @@ def read_document(
     return StoredDocument(text if as_text else json.loads(text), version)
 
 
+class ListedDocument(NamedTuple):
+    id: str
+    doc: Any  # the document, or its stored JSON text
+    version: int
+    total: int
+
+
 def read_page(
     engine: Engine, model: type[ResourceMixin], query: Query, *, as_text: bool = False
-) -> tuple[Sequence[Row], int]:
-    """(rows of (id, doc, version), total) of a TMF630 query. One statement: the page's rows each carry the
-    total (an uncorrelated scalar subquery, computed once), so page and total come from one snapshot without
-    a transaction around them. Only a page past the end (no rows) needs the count alone. `as_text` as for
-    `read_document`."""
+) -> tuple[list[ListedDocument], int]:
+    """(rows, total) of a TMF630 query. One statement: the page's rows each carry the total (an uncorrelated
+    scalar subquery, computed once), so page and total come from one snapshot without a transaction around
+    them. Only a page past the end (no rows) needs the count alone. `as_text` as for `read_document`."""
     with database_errors(), engine.connect() as connection:
         return _page_and_total(single_read(connection), model, query, as_text)
 
 
+# Why: docs/decisions/0051-get-by-id-on-the-driver-cursor.md
 def _page_and_total(
     connection: Connection, model: type[ResourceMixin], query: Query, as_text: bool
-) -> tuple[Sequence[Row], int]:
-    page, count = _listing_statements(model, dataclasses.replace(query, fields=None), as_text)
-    rows = connection.execute(page).all()
+) -> tuple[list[ListedDocument], int]:
+    """The page on the driver's cursor when none of its values needs a type conversion (most queries: strings,
+    instants kept as text, the limit and offset), else through `Connection.execute`."""
+    page, count = _listing_statements(model, dataclasses.replace(query, fields=None))
+    on_driver = driver_statement(page, connection.dialect)
+    found = fetch_all(connection, on_driver) if on_driver is not None else connection.execute(page).all()
+    if as_text:
+        rows = [ListedDocument(*row) for row in found]
+    else:
+        rows = [ListedDocument(id, json.loads(text), version, total) for id, text, version, total in found]
     return rows, rows[0].total if rows else connection.scalar(count) or 0
 
 
 @functools.lru_cache(maxsize=512)
-def _listing_statements(model: type[ResourceMixin], query: Query, as_text: bool) -> tuple[Select, Select]:
+def _listing_statements(model: type[ResourceMixin], query: Query) -> tuple[Select, Select]:
     """The page (with the total on each row) and count statements of a query, kept for the next identical one
     (a client polling the same filter and page): building them costs more than running them on SQLite (~0.3 ms
     for a one-condition list). Statements are immutable; each keeps its values, so the key is the whole query
-    but `fields`."""
-    document = stored_text(model) if as_text else model.doc
+    but `fields`. The page selects the documents as their JSON text (see `read_document`)."""
     count = search.count_statement(model, query)
     total = count.correlate(None).scalar_subquery().label("total")
-    return search.page_statement(model, query, model.id, document, model.version, total), count
+    return search.page_statement(model, query, model.id, stored_text(model), model.version, total), count
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +219,8 @@ class DocumentRepository:
         connection.execute(self._sql.unindex, {"row_pk": row.pk})
         connection.execute(self._sql.delete, {"row_pk": row.pk})
 
-    def page(self, query: Query) -> tuple[Sequence[Row], int]:
-        """(rows of (id, doc, version, total), total) in this unit of work's transaction: `read_page`'s
-        statements."""
+    def page(self, query: Query) -> tuple[list[ListedDocument], int]:
+        """(rows, total) in this unit of work's transaction: `read_page`'s statement."""
         return _page_and_total(self.session.connection(), self.model, query, False)
 
     def _index(self, connection: Connection, pk: int, document: dict) -> None:
