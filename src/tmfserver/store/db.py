@@ -87,7 +87,7 @@ def driver_statement(statement: Executable, dialect: Dialect) -> DriverStatement
     return DriverStatement(str(compiled), dict(compiled.params), positions)
 
 
-# Why: docs/decisions/0051-get-by-id-on-the-driver-cursor.md
+# Why: docs/decisions/0051-reads-on-the-driver-cursor.md
 def fetch_one(connection: Connection, statement: DriverStatement, values: dict[str, Any]) -> tuple | None:
     """The first row of one read statement, run on the DBAPI cursor of `connection` (set up by `single_read`)
     without SQLAlchemy's execution context, result and row objects: the columns come as the driver returns

@@ -49,7 +49,7 @@ class StoredDocument(NamedTuple):
     version: int
 
 
-# Why: docs/decisions/0048-core-read-paths.md, 0051-get-by-id-on-the-driver-cursor.md
+# Why: docs/decisions/0048-core-read-paths.md, 0051-reads-on-the-driver-cursor.md
 def read_document(
     engine: Engine, model: type[ResourceMixin], resource_id: str, *, as_text: bool = False
 ) -> StoredDocument | None:
@@ -84,7 +84,7 @@ def read_page(
         return _page_and_total(single_read(connection), model, query, as_text)
 
 
-# Why: docs/decisions/0051-get-by-id-on-the-driver-cursor.md
+# Why: docs/decisions/0051-reads-on-the-driver-cursor.md
 def _page_and_total(
     connection: Connection, model: type[ResourceMixin], query: Query, as_text: bool
 ) -> tuple[list[ListedDocument], int]:
