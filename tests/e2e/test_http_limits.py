@@ -130,6 +130,7 @@ def test_serve_reads_connections_with_the_limits() -> None:
     settings = Settings(max_header_bytes=4096, header_timeout_seconds=3, keep_alive_timeout_seconds=7)
     config = serving.uvicorn_config(settings, workers=1)
     assert config.http is LimitedHttpToolsProtocol
+    assert config.loop == "asyncio"  # decision 0052: uvloop's tails
     assert config.timeout_keep_alive == 7
     assert config.http_limits == HttpLimits(8192, 4096, 3.0, 30.0)
 
