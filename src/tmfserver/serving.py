@@ -250,7 +250,7 @@ def uvicorn_config(settings: Settings, workers: int) -> Config:
         timeout_worker_healthcheck=settings.worker_healthcheck_seconds,  # type: ignore[arg-type]  # float too
         timeout_keep_alive=settings.keep_alive_timeout_seconds,  # type: ignore[arg-type]  # float is fine
         http=LimitedHttpToolsProtocol,  # 414, 431, Host, header and body timeouts as TMF Errors
-        # Why: docs/decisions/0052-asyncio-event-loop.md (uvloop's p99 was 4-8x its p50, asyncio's 1.3-2x)
+        # Why: docs/decisions/0052-asyncio-event-loop.md (uvloop's p99 was 4-7.5x its p50, asyncio's 1.7-2x)
         loop="asyncio",
     )
     config.http_limits = HttpLimits.from_settings(settings)

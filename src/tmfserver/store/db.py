@@ -89,8 +89,8 @@ def driver_statement(statement: Executable, dialect: Dialect) -> DriverStatement
 
 # Why: docs/decisions/0051-reads-on-the-driver-cursor.md
 def fetch_one(connection: Connection, statement: DriverStatement, values: dict[str, Any]) -> tuple | None:
-    """The first row of one read statement, run on the DBAPI cursor of `connection` (set up by `single_read`)
-    without SQLAlchemy's execution context, result and row objects: the columns come as the driver returns
+    """The first row of one read statement, run on the DBAPI cursor of `connection` (a `single_read` one, or
+    one inside a transaction, which the statement joins) without SQLAlchemy's execution context, result and row objects: the columns come as the driver returns
     them, so only for columns that need no type conversion (strings, integers, JSON as text). A driver error
     leaves as SQLAlchemy's `DBAPIError` (so `errors.database_errors` sees it), and a lost connection is
     invalidated, as `Connection.execute` does."""
@@ -184,8 +184,8 @@ def _configure_postgresql(engine: Engine, synchronous_commit: str) -> None:
     ping_connections_left_idle(engine)
     # An executemany INSERT without RETURNING (a resource's search rows, its state history) as one
     # multi-row INSERT per page of rows, as SQLAlchemy already does for psycopg2, instead of psycopg's
-    # executemany (a Bind/Execute per row): 8-12 % less server CPU per create (bench/README.md, "Issue 14:
-    # the PostgreSQL ceiling").
+    # executemany (a Bind/Execute per row): 8-12 % less server CPU per create (bench/README.md, "PostgreSQL:
+    # executemany as one multi-row INSERT").
     engine.dialect.use_insertmanyvalues_wo_returning = True
 
 
