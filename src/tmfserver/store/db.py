@@ -90,10 +90,10 @@ def driver_statement(statement: Executable, dialect: Dialect) -> DriverStatement
 # Why: docs/decisions/0051-reads-on-the-driver-cursor.md
 def fetch_one(connection: Connection, statement: DriverStatement, values: dict[str, Any]) -> tuple | None:
     """The first row of one read statement, run on the DBAPI cursor of `connection` (a `single_read` one, or
-    one inside a transaction, which the statement joins) without SQLAlchemy's execution context, result and row objects: the columns come as the driver returns
-    them, so only for columns that need no type conversion (strings, integers, JSON as text). A driver error
-    leaves as SQLAlchemy's `DBAPIError` (so `errors.database_errors` sees it), and a lost connection is
-    invalidated, as `Connection.execute` does."""
+    one inside a transaction, which the statement joins) without SQLAlchemy's execution context, result and
+    row objects: the columns come as the driver returns them, so only for columns that need no type
+    conversion (strings, integers, JSON as text). A driver error leaves as SQLAlchemy's `DBAPIError` (so
+    `errors.database_errors` sees it), and a lost connection is invalidated, as `Connection.execute` does."""
     return _on_driver(connection, statement, values, all_rows=False)
 
 
