@@ -6,6 +6,7 @@ its own subscription cache (store/subscriptions.py keeps one per engine)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +20,7 @@ from tmfserver.services.dependencies import Dependencies
 from tmfserver.services.exceptions import PreconditionFailed
 from tmfserver.services.orders import ORDER_KIND
 from tmfserver.settings import Settings
+from tmfserver.store import search
 from tmfserver.store.models import Base, Delivery, HubVersion, ResourceOrder, SearchValue
 from tmfserver.store.subscriptions import hub_changed
 
@@ -74,44 +76,49 @@ def _deliveries(deps: Dependencies) -> list[str]:
         return list(connection.scalars(select(Delivery.callback).order_by(Delivery.pk)))
 
 
-def test_a_create_is_one_statement_per_table(processes) -> None:
+def _written(sql: str) -> list[str]:
+    return re.findall(r"INSERT INTO (\w+)", sql)
+
+
+def test_a_create_is_one_statement_per_table_and_reads_the_hub_version_with_its_event(
+    processes, backend: str
+) -> None:
     deps, _ = processes
     notifications.register(deps, "TMF652", "http://127.0.0.1:9/a", None)
     _create(deps)  # loads this process's subscriptions
     statements = Statements(deps.engine)
     _create(deps)
-    seen = statements.take()
-    assert [(verb, table) for verb, table, _ in seen] == [
-        ("INSERT", "resource_order"),
-        ("INSERT", "search_value"),
-        ("INSERT", "outbox_event"),
-        ("SELECT", "hub_version"),  # the subscriptions are this process's, unchanged: not read again
-        ("INSERT", "delivery"),
-        ("INSERT", "state_history"),
-    ]
-    by_table = {table: count for _, table, count in seen}
-    assert by_table["search_value"] > 5  # every leaf in one executemany
-    assert by_table["state_history"] == 2  # the order and its item, acknowledged
+    sent = [sql for sql in statements.sql if sql.split(None, 1)[0] in {"INSERT", "WITH", "SELECT"}]
+    # PostgreSQL: the order and its search rows in one statement (one round trip, store/repository.py).
+    first = (
+        [["resource_order", "search_value"]]
+        if backend == "postgresql"
+        else [["resource_order"], ["search_value"]]
+    )
+    assert [_written(sql) for sql in sent] == [*first, ["outbox_event"], ["delivery"], ["state_history"]]
+    event_insert = sent[-3]
+    assert "hub_version" in event_insert  # the subscriptions are checked without a statement of their own
+    assert len(_deliveries(deps)) == 2  # and still fan out: one delivery per create
 
 
-def test_on_postgresql_the_search_rows_of_a_create_go_as_one_multi_row_insert(processes, backend: str) -> None:
-    """psycopg's executemany sends a Bind/Execute per row; the engine sends one INSERT with every row
-    instead (store/db.py), and every row is stored."""
+def test_the_search_rows_of_a_create_go_in_one_statement_and_all_are_stored(processes, backend: str) -> None:
+    """PostgreSQL: one INSERT ... SELECT from unnest of one array per column, inside the order's own INSERT
+    (its text is the same for any document); SQLite: sqlite3's executemany."""
     deps, _ = processes
     statements = Statements(deps.engine)
     created = _create(deps)
-    by_table = {table: count for _, table, count in statements.seen}
-    search_rows = [sql for sql in statements.sql if sql.startswith("INSERT INTO search_value")]
+    search_rows = [sql for sql in statements.sql if "INSERT INTO search_value" in sql]
+    assert len(search_rows) == 1
     if backend == "postgresql":
-        assert len(search_rows) == 1
-        assert search_rows[0].count("), (") == by_table["search_value"] - 1  # one VALUES group per row
-    else:
-        assert len(search_rows) == 1 and "), (" not in search_rows[0]  # sqlite3's own executemany
+        assert "unnest(" in search_rows[0] and "INSERT INTO resource_order" in search_rows[0]
     with deps.engine.connect() as connection:
-        stored = connection.scalar(
-            select(func.count()).select_from(SearchValue).where(SearchValue.resource_pk == _pk(deps, created))
-        )
-    assert stored == by_table["search_value"] > 5
+        stored = connection.execute(
+            select(SearchValue.path, SearchValue.v_text, SearchValue.v_num, SearchValue.v_time)
+            .where(SearchValue.resource_pk == _pk(deps, created))
+            .order_by(SearchValue.pk)
+        ).all()
+    expected = list(zip(*search.index_columns(created.document), strict=True))
+    assert [tuple(row) for row in stored] == expected and len(expected) > 5
 
 
 def _pk(deps: Dependencies, created: resources.Stored) -> int:
@@ -136,8 +143,7 @@ def test_an_update_locks_the_row_and_counts_versions(processes, backend: str) ->
         ("UPDATE", "resource_order"),
         ("DELETE", "search_value"),
         ("INSERT", "search_value"),
-        ("INSERT", "outbox_event"),
-        ("SELECT", "hub_version"),
+        ("INSERT", "outbox_event"),  # returns hub_version too: no SELECT of its own
     ]
     expected = resources.ExpectedVersion(frozenset({1}))
     with pytest.raises(PreconditionFailed):
@@ -162,7 +168,6 @@ def test_a_delete_removes_the_row_and_its_search_rows(processes) -> None:
     assert [(verb, table) for verb, table, _ in statements.take()] == [
         ("SELECT", "resource_order"),
         ("INSERT", "outbox_event"),
-        ("SELECT", "hub_version"),
         ("DELETE", "search_value"),
         ("DELETE", "resource_order"),
     ]

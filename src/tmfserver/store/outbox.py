@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session, aliased
 from ..query.match import matches
 from ..query.parse import QueryError
 from .models import Delivery, OutboxEvent
-from .subscriptions import subscribers
+from .subscriptions import HUB_VERSION, subscribers
 
-_INSERT_EVENT = OutboxEvent.__table__.insert()
+_INSERT_EVENT = OutboxEvent.__table__.insert().returning(OutboxEvent.__table__.c.pk, HUB_VERSION)
 _INSERT_DELIVERIES = Delivery.__table__.insert()
 
 
@@ -29,7 +29,7 @@ _INSERT_DELIVERIES = Delivery.__table__.insert()
 def publish(session: Session, api: str, resource_id: str, envelope: dict, now: float) -> None:
     """The event row and one delivery row per matching subscription of `api` (Core statements on the
     session's connection: no ORM objects). The subscriptions come from the process's cache, checked against
-    `hub_version` once per transaction (store/subscriptions.py)."""
+    the `hub_version` that the event's INSERT returns (store/subscriptions.py)."""
     connection = session.connection()
     event = {
         "event_id": envelope["eventId"],
@@ -39,9 +39,9 @@ def publish(session: Session, api: str, resource_id: str, envelope: dict, now: f
         "payload": envelope,
         "created_at": datetime.now(UTC),
     }
-    event_pk = connection.execute(_INSERT_EVENT, event).inserted_primary_key[0]
+    event_pk, hub_version = connection.execute(_INSERT_EVENT, event).one()
     rows = []
-    for subscriber in subscribers(session, api):
+    for subscriber in subscribers(session, api, hub_version):
         if subscriber.query is None:
             continue  # validated at registration; never let one bad row block the write
         try:

@@ -9,7 +9,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Delete, Engine, Insert, Select, Text, Update, bindparam, cast, select
+from sqlalchemy import (
+    Connection,
+    Delete,
+    Engine,
+    Float,
+    Insert,
+    Select,
+    Text,
+    Update,
+    bindparam,
+    cast,
+    func,
+    select,
+    true,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ..query.parse import Query
@@ -126,12 +141,59 @@ _search_table = SearchValue.__table__
 _INSERT_SEARCH_VALUES = _search_table.insert()
 
 
+# Why: docs/decisions/0053-postgresql-create-in-fewer-statements.md
+def _insert_leaves(resource_pk: Any, resource: Any = None) -> Insert:
+    """PostgreSQL: a document's search rows as one INSERT ... SELECT from `unnest` of four arrays (one per
+    column; search.index_columns). Its text and its parameters are the same for every document, so psycopg
+    converts it once and PostgreSQL keeps it prepared: a multi-row VALUES has six parameters per row, and
+    psycopg parses such a statement again on every execution once it has more than 50."""
+    leaf = (
+        func.unnest(
+            bindparam("paths", type_=postgresql.ARRAY(Text)),
+            bindparam("texts", type_=postgresql.ARRAY(Text)),
+            bindparam("numbers", type_=postgresql.ARRAY(Float)),
+            bindparam("instants", type_=postgresql.ARRAY(Text)),
+        )
+        .table_valued("path", "v_text", "v_num", "v_time")
+        .render_derived(name="leaf")
+    )
+    c = _search_table.c
+    return _search_table.insert().from_select(
+        [c.resource_type, c.resource_pk, c.path, c.v_text, c.v_num, c.v_time],
+        select(
+            bindparam("resource_type", type_=c.resource_type.type),
+            resource_pk,
+            leaf.c.path,
+            leaf.c.v_text,
+            leaf.c.v_num,
+            leaf.c.v_time,
+        ).select_from(leaf if resource is None else resource.join(leaf, true())),
+    )
+
+
+def _insert_indexed(table: Any) -> Select:
+    """PostgreSQL: a resource row and its search rows in one statement (one round trip), answering the new
+    row's pk: the row's INSERT ... RETURNING and `_insert_leaves` as two data-modifying CTEs."""
+    resource = (
+        table.insert()
+        .values({c.name: bindparam(c.name, type_=c.type, required=False) for c in table.c if c.name != "pk"})
+        .returning(table.c.pk)
+        .cte("resource")
+    )
+    leaves = _insert_leaves(resource.c.pk, resource).cte("leaves")
+    return select(resource.c.pk).add_cte(leaves)
+
+
+_INSERT_LEAVES = _insert_leaves(bindparam("resource_pk", type_=_search_table.c.resource_pk.type))
+
+
 @dataclass(frozen=True)
 class _Statements:
     read: Select
     get: Select
     get_for_update: Select
     insert: Insert
+    insert_indexed: Select  # PostgreSQL
     update: Update
     delete: Delete
     unindex: Delete
@@ -150,6 +212,7 @@ def _statements(model: type[ResourceMixin]) -> _Statements:
         # A row lock on PostgreSQL; SQLite write transactions are already exclusive (renders no FOR UPDATE).
         get_for_update=read.where(c.id == bindparam("resource_id")).with_for_update(),
         insert=table.insert(),
+        insert_indexed=_insert_indexed(table),
         update=table.update().where(c.pk == bindparam("row_pk")),
         delete=table.delete().where(c.pk == bindparam("row_pk")),
         unindex=_search_table.delete().where(
@@ -193,8 +256,12 @@ class DocumentRepository:
             **columns,
         }
         connection = self.session.connection()
-        pk = connection.execute(self._sql.insert, values).inserted_primary_key[0]
-        self._index(connection, pk, document)
+        if connection.dialect.name == "postgresql":
+            leaves = self._leaf_parameters(document)
+            pk = connection.execute(self._sql.insert_indexed, {**values, **leaves}).scalar_one()
+        else:
+            pk = connection.execute(self._sql.insert, values).inserted_primary_key[0]
+            self._index(connection, pk, document)
         return DocumentRow(pk, values["id"], document, 1)
 
     def replace(self, row: DocumentRow, document: dict, **columns: Any) -> DocumentRow:
@@ -224,6 +291,19 @@ class DocumentRepository:
         return _page_and_total(self.session.connection(), self.model, query, False)
 
     def _index(self, connection: Connection, pk: int, document: dict) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(_INSERT_LEAVES, {"resource_pk": pk, **self._leaf_parameters(document)})
+            return
         rows = search.index_rows(self.model, pk, document)
         if rows:
             connection.execute(_INSERT_SEARCH_VALUES, rows)
+
+    def _leaf_parameters(self, document: dict) -> dict[str, Any]:
+        paths, texts, numbers, instants = search.index_columns(document)
+        return {
+            "resource_type": self.model.resource_type,
+            "paths": paths,
+            "texts": texts,
+            "numbers": numbers,
+            "instants": instants,
+        }

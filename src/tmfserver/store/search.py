@@ -59,6 +59,18 @@ def index_rows(model: type[ResourceMixin], pk: int, document: dict) -> list[dict
     ]
 
 
+def index_columns(document: dict) -> tuple[list[str], list[str | None], list[float | None], list[str | None]]:
+    """The leaves of `document` column by column (paths, texts, numbers, instants), for an insert that takes
+    one array per column."""
+    found = list(leaves(document))
+    return (
+        [leaf[0] for leaf in found],
+        [leaf[1] for leaf in found],
+        [leaf[2] for leaf in found],
+        [leaf[3] for leaf in found],
+    )
+
+
 def _typed(values: tuple[str, ...]) -> tuple[list[str], list[float], list[str]]:
     texts = [v[:MAX_INDEXED_TEXT] for v in values]
     numbers = [n for n in (parse_number(v) for v in values) if n is not None]

@@ -29,6 +29,9 @@ HUB_VERSION_ID = 1  # the one row of hub_version
 _hub_version = HubVersion.__table__
 _subscription = Subscription.__table__
 _READ_VERSION = select(_hub_version.c.version).where(_hub_version.c.id == HUB_VERSION_ID)
+# The version as a column of another statement: the outbox's event INSERT returns it, which saves the
+# write path a round trip (outbox.publish).
+HUB_VERSION = _READ_VERSION.scalar_subquery().label("hub_version")
 _LOAD = select(
     _subscription.c.pk, _subscription.c.api, _subscription.c.callback, _subscription.c.query
 ).order_by(_subscription.c.pk)
@@ -82,10 +85,10 @@ class SubscriberCache:
     def __init__(self) -> None:
         self._snapshot: HubSnapshot | None = None
 
-    def current(self, connection: Connection) -> HubSnapshot:
-        """The subscriptions visible to `connection`'s transaction: one indexed SELECT of the version, and a
-        reload (two more statements) only when it differs from the cached one."""
-        version = connection.execute(_READ_VERSION).scalar_one_or_none()
+    def current(self, connection: Connection, version: int | None) -> HubSnapshot:
+        """The subscriptions visible to `connection`'s transaction, given the `hub_version` it read (the
+        `HUB_VERSION` column of one of its statements): a reload (two more statements) only when the version
+        differs from the cached one."""
         snapshot = self._snapshot
         if snapshot is not None and version is not None and snapshot.version == version:
             return snapshot
@@ -115,14 +118,15 @@ def _cache_for(engine: Engine) -> SubscriberCache:
     return cache
 
 
-def subscribers(session: Session, api: str) -> tuple[Subscriber, ...]:
-    """`api`'s subscriptions as the session's transaction sees them, read once per transaction (all events
-    of one unit of work fan out to the same subscriptions)."""
+def subscribers(session: Session, api: str, version: int | None) -> tuple[Subscriber, ...]:
+    """`api`'s subscriptions as the session's transaction sees them: `version` is the `hub_version` this
+    transaction read (`HUB_VERSION`). The first one read in a transaction holds for all its events: they
+    fan out to the same subscriptions."""
     transaction = session.get_transaction()
     read = session.info.get(_READ_IN_TRANSACTION)
     if read is None or read[0] is not transaction:
         connection = session.connection()
-        read = (transaction, _cache_for(connection.engine).current(connection))
+        read = (transaction, _cache_for(connection.engine).current(connection, version))
         session.info[_READ_IN_TRANSACTION] = read
     return read[1].of(api)
 
