@@ -9,7 +9,7 @@ NEWMAN := $(NODE_DIR)/node_modules/.bin/newman
 NEWMAN_VERSION := 6.2.2
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: setup openapi spec-upgrade spec-diff migrate config run serve-prod test test-fast test-sqlite test-postgresql ctk fuzz lint bench bench-query bench-events clean
+.PHONY: setup openapi spec-upgrade spec-diff migrate config run serve-prod test test-fast test-sqlite test-postgresql ctk fuzz lint bench bench-query bench-events bench-pg-ceiling clean
 .PHONY: ui-deps ui-check
 
 $(STAMP): pyproject.toml
@@ -127,6 +127,10 @@ bench-query: openapi
 
 bench-events: openapi
 	$(BIN)/python bench/events_bench.py
+
+## PostgreSQL's own ceiling for a create: the server's statements replayed by pgbench (bench/README.md).
+bench-pg-ceiling: openapi
+	BENCH_PG_URL=$${BENCH_PG_URL:-$(PG_URL)} $(BIN)/python bench/pg_create_ceiling.py
 
 clean:
 	rm -rf build var .hypothesis .schemathesis

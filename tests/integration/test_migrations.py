@@ -12,6 +12,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, select, text
 
 from tests.conftest import DEFAULT_PG_URL, _postgres_schema_url
@@ -73,7 +74,8 @@ def test_a_database_at_0002_with_subscriptions_migrates_to_head(empty_database_u
         )
     migrate(empty_database_url)  # what `tmfserver migrate` runs
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0003"
+        head = ScriptDirectory.from_config(alembic_config(empty_database_url)).get_current_head()
+        assert MigrationContext.configure(connection).get_current_revision() == head
         assert len(connection.execute(select(HubVersion.version)).all()) == 1
     engine.dispose()
     deps = wire(Settings(database_url=empty_database_url, background_workers=False)).deps
@@ -81,3 +83,19 @@ def test_a_database_at_0002_with_subscriptions_migrates_to_head(empty_database_u
     with deps.engine.connect() as connection:
         assert list(connection.scalars(select(Delivery.callback))) == ["http://127.0.0.1:9/old"]
     deps.engine.dispose()
+
+
+def test_the_number_and_instant_indexes_of_search_value_are_partial_on_postgresql(
+    database_url: str, backend: str
+) -> None:
+    """0004: only search rows with a number (an instant) are in the number (instant) index."""
+    if backend != "postgresql":
+        pytest.skip("SQLite keeps full indexes")
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        indexes = {index["name"]: index for index in inspect(connection).get_indexes("search_value")}
+    engine.dispose()
+    where = {name: index["dialect_options"].get("postgresql_where") for name, index in indexes.items()}
+    assert where["ix_search_value_num"] == "(v_num IS NOT NULL)"
+    assert where["ix_search_value_time"] == "(v_time IS NOT NULL)"
+    assert where["ix_search_value_text"] is None

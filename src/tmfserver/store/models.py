@@ -102,8 +102,24 @@ class SearchValue(Base):
 
     __table_args__ = (
         Index("ix_search_value_text", "resource_type", "path", "v_text", "resource_pk"),
-        Index("ix_search_value_num", "resource_type", "path", "v_num", "resource_pk"),
-        Index("ix_search_value_time", "resource_type", "path", "v_time", "resource_pk"),
+        # PostgreSQL: partial, only the rows that have a number or an instant (migration 0004).
+        # Why: docs/decisions/0054-partial-search-value-indexes.md
+        Index(
+            "ix_search_value_num",
+            "resource_type",
+            "path",
+            "v_num",
+            "resource_pk",
+            postgresql_where=v_num.is_not(None),
+        ),
+        Index(
+            "ix_search_value_time",
+            "resource_type",
+            "path",
+            "v_time",
+            "resource_pk",
+            postgresql_where=v_time.is_not(None),
+        ),
         Index("ix_search_value_owner", "resource_type", "resource_pk"),
     )
 
