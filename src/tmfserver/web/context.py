@@ -7,6 +7,7 @@ import re
 from urllib.parse import parse_qsl
 
 from connexion import request
+from starlette.types import Scope
 
 from ..services.dependencies import Dependencies
 from ..services.idempotency import RequestKey
@@ -28,11 +29,37 @@ def dependencies() -> Dependencies:
     return request.scope[SCOPE_KEY]
 
 
+# The request's facts below are read from its ASGI scope, not through `request.url` and `request.headers`:
+# each of those builds a URL or Headers object behind Connexion's context proxy, which cost ~8 % of a
+# create's CPU (bench/README.md, "Issue 14, session 6").
+
+
+def request_path(scope: Scope | None = None) -> str:
+    """The request's path as `request.url.path` gives it (Starlette escapes `?`, `#` and `\\`)."""
+    path = (scope or request.scope)["path"]
+    return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
+def header_values(name: bytes, scope: Scope | None = None) -> list[str]:
+    """Every value of one request header (`name` in lower case), decoded as Starlette's Headers do."""
+    return [value.decode("latin-1") for key, value in (scope or request.scope)["headers"] if key == name]
+
+
+def header(name: bytes, scope: Scope | None = None) -> str | None:
+    """The first value of one request header (`name` in lower case), or None."""
+    for key, value in (scope or request.scope)["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def current_api() -> str:
     """The API this request addressed, by its base path (the hub and listener handlers serve every API)."""
-    api = dependencies().api_at(request.url.path)
+    scope = request.scope
+    path = request_path(scope)
+    api = scope[SCOPE_KEY].api_at(path)
     if api is None:
-        raise LookupError(f"{request.url.path} belongs to no served API")
+        raise LookupError(f"{path} belongs to no served API")
     return api
 
 
@@ -48,26 +75,26 @@ def query_pairs() -> list[tuple[str, str]]:
 
 def base_url() -> str:
     """Scheme and authority for absolute hrefs: the configured public URL, else this request's."""
-    settings = dependencies().settings
+    scope = request.scope
+    settings = scope[SCOPE_KEY].settings
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/")
-    headers = request.headers
-    scheme = request.url.scheme
-    host = headers.get("host") or f"{settings.host}:{settings.port}"
-    client = request.scope.get("client")
+    scheme = scope.get("scheme", "http")
+    host = header(b"host", scope) or f"{settings.host}:{settings.port}"
+    client = scope.get("client")
     if client and is_trusted(client[0], settings.trusted_proxy_networks):
-        scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip() or scheme
-        host = headers.get("x-forwarded-host", host).split(",")[0].strip() or host
+        scheme = (header(b"x-forwarded-proto", scope) or scheme).split(",")[0].strip() or scheme
+        host = (header(b"x-forwarded-host", scope) or host).split(",")[0].strip() or host
     return f"{scheme}://{host}"
 
 
 def expected_version() -> ExpectedVersion | None:
     """RFC 9110 If-Match with strong comparison: `*`, or the versions named by our ETags (weak or foreign
     tags match nothing, so the request fails its precondition)."""
-    header = request.headers.get("if-match")
-    if header is None:
+    if_match = header(b"if-match")
+    if if_match is None:
         return None
-    tags = [tag.strip() for tag in header.split(",")]
+    tags = [tag.strip() for tag in if_match.split(",")]
     if "*" in tags:
         return ExpectedVersion(any=True)
     return ExpectedVersion(frozenset(int(m.group(1)) for tag in tags if (m := _OUR_ETAG.match(tag))))
@@ -88,7 +115,8 @@ def idempotency_key() -> RequestKey | None:
     """`Idempotency-Key` (IETF HTTPAPI draft): a structured-field string (`"…"`) or the bare value, 1 to 255
     printable ASCII characters, else 400; scoped to the authenticated client (its subject), or to the one
     anonymous scope when authentication is off."""
-    values = request.headers.getlist("idempotency-key")
+    scope = request.scope
+    values = header_values(b"idempotency-key", scope)
     if not values:
         return None
     if len(values) > 1:
@@ -98,8 +126,8 @@ def idempotency_key() -> RequestKey | None:
         key = re.sub(r"\\([\\\"])", r"\1", key[1:-1])  # sf-string: \" and \\ escapes
     if not key or len(key) > MAX_IDEMPOTENCY_KEY or not _PRINTABLE_ASCII.fullmatch(key):
         raise HttpError(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")
-    principal = request.scope.get(PRINCIPAL_KEY)
-    scope = (principal.subject or f"{principal.via}:") if principal is not None else ""
-    if len(scope) > MAX_IDEMPOTENCY_KEY:
-        scope = "sha256:" + hashlib.sha256(scope.encode()).hexdigest()
-    return RequestKey(scope=scope, key=key, method=request.method, path=request.url.path)
+    principal = scope.get(PRINCIPAL_KEY)
+    client = (principal.subject or f"{principal.via}:") if principal is not None else ""
+    if len(client) > MAX_IDEMPOTENCY_KEY:
+        client = "sha256:" + hashlib.sha256(client.encode()).hexdigest()
+    return RequestKey(scope=client, key=key, method=scope["method"], path=request_path(scope))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from connexion import request
 from starlette.responses import Response
 
 from ..query.projection import project
 from ..services.resources import JsonText, Page, Stored
+from .context import header, request_path
 
 
 def etag(version: int) -> str:
@@ -34,7 +34,7 @@ def one(
     refuses to guess)."""
     tag = etag(stored.version)
     headers = {"ETag": tag, **({"Content-Type": content_type} if content_type else {})}
-    if_none_match = request.headers.get("if-none-match")
+    if_none_match = header(b"if-none-match")
     if if_none_match and (if_none_match.strip() == "*" or tag in {t.strip() for t in if_none_match.split(",")}):
         return None, 304, {"ETag": tag}
     if isinstance(stored.document, JsonText) and fields is None:
@@ -53,7 +53,7 @@ def page(result: Page, pairs: list[tuple[str, str]]) -> tuple[list[dict], int, d
     request's query string as parsed (web/context.query_pairs), repeated in the links but for offset/limit."""
     query = result.query
     kept = urlencode([(k, v) for k, v in pairs if k not in ("offset", "limit")])
-    path = request.url.path
+    path = request_path()
 
     def _page_link(offset: int, limit: int) -> str:
         return f"<{path}?{kept + '&' if kept else ''}offset={offset}&limit={limit}>"
