@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -43,13 +42,16 @@ ORDER = {  # as bench/http_bench.py posts
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def create_statements(database_url: str) -> list[str]:
-    """The SQL of one create, as the server sends it, with its parameters inlined (psycopg's mogrify)."""
+def create_statements(database_url: str) -> tuple[list[str], bool]:
+    """The SQL of one create, as the server sends it, with its parameters inlined (psycopg's mogrify), and
+    whether it runs in a transaction (False: autocommit, store/deferred_inserts.py)."""
     deps = wire(Settings(database_url=database_url, background_workers=False)).deps
     sent: list[tuple[str, object]] = []
+    autocommit: list[bool] = []
 
-    def record(_connection, _cursor, statement, parameters, _context, _many) -> None:
+    def record(connection, _cursor, statement, parameters, _context, _many) -> None:
         sent.append((statement, parameters))
+        autocommit.append(connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
 
     resources.create(deps, ORDER_KIND, dict(ORDER), "http://127.0.0.1:8000", utc_now_iso())  # warm caches
     event.listen(deps.engine, "before_cursor_execute", record)
@@ -59,14 +61,15 @@ def create_statements(database_url: str) -> list[str]:
     with psycopg.connect(_libpq(database_url)) as connection:
         cursor = psycopg.ClientCursor(connection)
         statements = [" ".join(cursor.mogrify(sql, parameters).split()) for sql, parameters in sent]
-    event_ids = {m for s in statements for m in re.findall(r"INSERT INTO outbox_event .*? VALUES \('(\w+)'", s)}
+        found = connection.execute("SELECT event_id FROM outbox_event WHERE resource_id = %s", [order_id])
+        event_ids = {row[0] for row in found}
     replaced = []
     for statement in statements:
         statement = statement.replace(order_id, "R:n")  # pgbench substitutes :n in the text
         for event_id in event_ids:
             statement = statement.replace(event_id, "E:n")
         replaced.append(statement)
-    return replaced
+    return replaced, not all(autocommit)
 
 
 def postgres_cpu_seconds() -> float:
@@ -105,13 +108,16 @@ def main() -> None:
     script_path: Path | None = None
     try:
         migrate(database_url)
-        statements = create_statements(database_url)
+        statements, in_transaction = create_statements(database_url)
+        if in_transaction:
+            statements = ["BEGIN", *statements, "COMMIT"]
         conninfo = _libpq(database_url)
         with tempfile.NamedTemporaryFile("w", suffix=".pgbench", delete=False) as script:
-            script.write("\\set n random(1, 1000000000000)\nBEGIN;\n")
-            script.write("".join(f"{statement};\n" for statement in statements) + "COMMIT;\n")
+            script.write("\\set n random(1, 1000000000000)\n")
+            script.write("".join(f"{statement};\n" for statement in statements))
         script_path = Path(script.name)
-        print(f"one create: BEGIN, {len(statements)} statements, COMMIT")
+        shape = "in a transaction" if in_transaction else "in autocommit"
+        print(f"one create: {len(statements)} statement(s) {shape}")
         url = make_url(database_url)
         command = [pgbench, "-n", "-c", str(args.clients), "-j", "2", "-T", str(args.seconds + 4)]
         command += ["-f", script.name, "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432)]

@@ -21,7 +21,15 @@ from tmfserver.services.exceptions import PreconditionFailed
 from tmfserver.services.orders import ORDER_KIND
 from tmfserver.settings import Settings
 from tmfserver.store import search
-from tmfserver.store.models import Base, Delivery, HubVersion, ResourceOrder, SearchValue
+from tmfserver.store.models import (
+    Base,
+    Delivery,
+    HubVersion,
+    OutboxEvent,
+    ResourceOrder,
+    SearchValue,
+    StateHistory,
+)
 from tmfserver.store.subscriptions import hub_changed
 
 ORDER = {"orderItem": [{"id": "1", "action": "add"}], "description": "write path"}
@@ -46,7 +54,8 @@ def processes(settings: Settings) -> Iterator[tuple[Dependencies, Dependencies]]
 
 
 class Statements:
-    """What one engine executes: (verb, table, parameter sets) per `Connection.execute` call."""
+    """What one engine executes: (verb, table, parameter sets) per `Connection.execute` call (per table it
+    inserts into, for a statement of data-modifying CTEs)."""
 
     def __init__(self, engine: Engine) -> None:
         self.seen: list[tuple[str, str, int]] = []
@@ -59,6 +68,9 @@ class Statements:
 
     def _record(self, _connection, clause, multiparams, _params, _options) -> None:
         verb = str(clause).split(None, 1)[0]
+        if verb == "WITH":  # PostgreSQL's deferred inserts (store/deferred_inserts.py): one per table written
+            self.seen.extend(("INSERT", table, 1) for table in _written(str(clause)))
+            return
         table = clause.table if verb in {"INSERT", "UPDATE", "DELETE"} else clause.get_final_froms()[0]
         self.seen.append((verb, table.name, max(len(multiparams), 1) if isinstance(multiparams, list) else 1))
 
@@ -87,17 +99,25 @@ def test_a_create_is_one_statement_per_table_and_reads_the_hub_version_with_its_
     notifications.register(deps, "TMF652", "http://127.0.0.1:9/a", None)
     _create(deps)  # loads this process's subscriptions
     statements = Statements(deps.engine)
+    isolation: list[str | None] = []
+
+    def _isolation(connection, *_rest) -> None:
+        isolation.append(connection.get_execution_options().get("isolation_level"))
+
+    event.listen(deps.engine, "before_cursor_execute", _isolation)
     _create(deps)
     sent = [sql for sql in statements.sql if sql.split(None, 1)[0] in {"INSERT", "WITH", "SELECT"}]
-    # PostgreSQL: the order and its search rows in one statement (one round trip, store/repository.py).
-    first = (
-        [["resource_order", "search_value"]]
-        if backend == "postgresql"
-        else [["resource_order"], ["search_value"]]
-    )
-    assert [_written(sql) for sql in sent] == [*first, ["outbox_event"], ["delivery"], ["state_history"]]
-    event_insert = sent[-3]
-    assert "hub_version" in event_insert  # the subscriptions are checked without a statement of their own
+    if backend == "postgresql":
+        # One statement in autocommit (store/deferred_inserts.py): no BEGIN, no COMMIT; the deliveries of the
+        # cached subscriptions are written only while hub_version still holds their version (the guard).
+        tables = ["resource_order", "search_value", "outbox_event", "state_history", "delivery"]
+        assert [_written(sql) for sql in sent] == [tables]
+        assert "guard" in sent[0] and "hub_version" in sent[0]
+        assert isolation == ["AUTOCOMMIT"]
+    else:
+        expected = [["resource_order"], ["search_value"], ["outbox_event"], ["delivery"], ["state_history"]]
+        assert [_written(sql) for sql in sent] == expected
+        assert "hub_version" in sent[2]  # the subscriptions are checked without a statement of their own
     assert len(_deliveries(deps)) == 2  # and still fan out: one delivery per create
 
 
@@ -245,9 +265,50 @@ def test_a_registration_committed_during_a_write_is_not_in_that_writes_fan_out(p
         return {"eventId": str(ULID()), "eventType": "ResourceOrderCreateEvent", "event": {}}
 
     with second.unit_of_work(write=True) as uow:
-        uow.publish("TMF652", "r1", envelope())  # reads the hub: no subscription
+        uow.publish("TMF652", "r1", envelope())
+        # Sends the deferred event now (store/deferred_inserts.py: it would go at the commit, and read the hub
+        # then): its INSERT reads the hub, with no subscription.
+        uow.session.connection()
         notifications.register(first, "TMF652", "http://127.0.0.1:9/late", None)  # commits meanwhile
         uow.publish("TMF652", "r1", envelope())
     assert _deliveries(second) == []
     _create(second)
     assert _deliveries(second) == ["http://127.0.0.1:9/late"]
+
+
+def test_on_postgresql_a_create_sent_alone_after_the_hub_changed_writes_nothing_and_goes_again(
+    processes, backend: str
+) -> None:
+    """A create is one statement in autocommit with the deliveries of the cached subscriptions, guarded by
+    their hub_version (store/deferred_inserts.py). When another process changed the hub, that statement
+    writes nothing, and the create goes again in a transaction that reads the hub: stored once, delivered
+    to the new subscriber."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has no deferred inserts")
+    first, second = processes
+    _create(second)  # caches: no subscriptions
+    notifications.register(first, "TMF652", "http://127.0.0.1:9/new", None)
+    statements = Statements(second.engine)
+    created = _create(second)
+    sent = [sql for sql in statements.sql if sql.startswith("WITH")]
+    assert len(sent) == 2 and "guard" in sent[0] and "guard" not in sent[1]
+    statements.take()
+    sent_alone = _create(second)  # the cache is current again: one statement
+    again = [sql for sql in statements.sql if sql.startswith("WITH")]
+    assert len(again) == 1 and "guard" in again[0] and "INSERT INTO delivery" in again[0]
+
+    def stored(created: resources.Stored) -> tuple[int, int, int, int]:
+        order_id = created.document["id"]
+        with second.engine.connect() as connection:
+            return (
+                connection.scalar(select(func.count()).where(ResourceOrder.id == order_id)),
+                connection.scalar(select(func.count()).where(OutboxEvent.resource_id == order_id)),
+                connection.scalar(select(func.count()).where(StateHistory.resource_id == order_id)),
+                connection.scalar(select(func.count()).where(SearchValue.resource_pk == _pk(second, created))),
+            )
+
+    assert stored(created) == stored(sent_alone)  # nothing written twice, nothing missing
+    assert stored(created)[:2] == (1, 1) and stored(created)[3] == len(
+        search.index_columns(created.document)[0]
+    )
+    assert _deliveries(second) == ["http://127.0.0.1:9/new"] * 2

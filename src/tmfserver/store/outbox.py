@@ -9,8 +9,10 @@ same attempt concurrently.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session, aliased
@@ -18,10 +20,10 @@ from sqlalchemy.orm import Session, aliased
 from ..query.match import matches
 from ..query.parse import QueryError
 from .models import Delivery, OutboxEvent
-from .subscriptions import HUB_VERSION, subscribers
+from .subscriptions import HUB_VERSION, Subscriber, subscribers
 
 _INSERT_EVENT = OutboxEvent.__table__.insert().returning(OutboxEvent.__table__.c.pk, HUB_VERSION)
-_INSERT_DELIVERIES = Delivery.__table__.insert()
+INSERT_DELIVERIES = Delivery.__table__.insert()
 
 
 # Why: docs/decisions/0020-transactional-outbox-at-least-once.md
@@ -29,7 +31,8 @@ _INSERT_DELIVERIES = Delivery.__table__.insert()
 def publish(session: Session, api: str, resource_id: str, envelope: dict, now: float) -> None:
     """The event row and one delivery row per matching subscription of `api` (Core statements on the
     session's connection: no ORM objects). The subscriptions come from the process's cache, checked against
-    the `hub_version` that the event's INSERT returns (store/subscriptions.py)."""
+    the `hub_version` that the event's INSERT returns (store/subscriptions.py). On PostgreSQL a unit of work
+    sends its events with its other inserts instead (store/deferred_inserts.py)."""
     connection = session.connection()
     event = {
         "event_id": envelope["eventId"],
@@ -40,8 +43,20 @@ def publish(session: Session, api: str, resource_id: str, envelope: dict, now: f
         "created_at": datetime.now(UTC),
     }
     event_pk, hub_version = connection.execute(_INSERT_EVENT, event).one()
+    rows = [
+        {"event_pk": event_pk, **delivery}
+        for delivery in fan_out(subscribers(session, api, hub_version), resource_id, envelope, now)
+    ]
+    if rows:
+        connection.execute(INSERT_DELIVERIES, rows)
+
+
+def fan_out(
+    candidates: Iterable[Subscriber], resource_id: str, envelope: dict, now: float
+) -> list[dict[str, Any]]:
+    """The delivery rows (but their `event_pk`) of one event: one per subscription whose query matches it."""
     rows = []
-    for subscriber in subscribers(session, api, hub_version):
+    for subscriber in candidates:
         if subscriber.query is None:
             continue  # validated at registration; never let one bad row block the write
         try:
@@ -51,7 +66,6 @@ def publish(session: Session, api: str, resource_id: str, envelope: dict, now: f
         if wanted:
             rows.append(
                 {
-                    "event_pk": event_pk,
                     "subscription_pk": subscriber.pk,
                     "callback": subscriber.callback,
                     "ordering_key": f"{subscriber.pk}:{resource_id}",
@@ -60,8 +74,7 @@ def publish(session: Session, api: str, resource_id: str, envelope: dict, now: f
                     "next_attempt_at": now,
                 }
             )
-    if rows:
-        connection.execute(_INSERT_DELIVERIES, rows)
+    return rows
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -33,6 +33,9 @@ from . import search
 from .db import driver_statement, fetch_all, fetch_one, single_read
 from .errors import database_errors
 from .models import ResourceMixin, SearchValue
+
+if TYPE_CHECKING:
+    from .deferred_inserts import DeferredInserts
 
 
 def _promoted_values(model: type[ResourceMixin], document: dict) -> dict[str, Any]:
@@ -131,7 +134,7 @@ class DocumentRow:
     """A stored resource as the write path needs it (pk, id, document, version): read and written with Core
     statements, no ORM object and no identity map."""
 
-    pk: int
+    pk: int | None  # None: a new row whose INSERT is deferred (store/deferred_inserts.py)
     id: str
     doc: dict
     version: int
@@ -142,7 +145,7 @@ _INSERT_SEARCH_VALUES = _search_table.insert()
 
 
 # Why: docs/decisions/0053-postgresql-create-in-fewer-statements.md
-def _insert_leaves(resource_pk: Any, resource: Any = None) -> Insert:
+def insert_search_rows(resource_pk: Any, resource: Any = None) -> Insert:
     """PostgreSQL: a document's search rows as one INSERT ... SELECT from `unnest` of four arrays (one per
     column; search.index_columns). Its text and its parameters are the same for every document, so psycopg
     converts it once and PostgreSQL keeps it prepared: a multi-row VALUES has six parameters per row, and
@@ -171,20 +174,7 @@ def _insert_leaves(resource_pk: Any, resource: Any = None) -> Insert:
     )
 
 
-def _insert_indexed(table: Any) -> Select:
-    """PostgreSQL: a resource row and its search rows in one statement (one round trip), answering the new
-    row's pk: the row's INSERT ... RETURNING and `_insert_leaves` as two data-modifying CTEs."""
-    resource = (
-        table.insert()
-        .values({c.name: bindparam(c.name, type_=c.type, required=False) for c in table.c if c.name != "pk"})
-        .returning(table.c.pk)
-        .cte("resource")
-    )
-    leaves = _insert_leaves(resource.c.pk, resource).cte("leaves")
-    return select(resource.c.pk).add_cte(leaves)
-
-
-_INSERT_LEAVES = _insert_leaves(bindparam("resource_pk", type_=_search_table.c.resource_pk.type))
+_INSERT_LEAVES = insert_search_rows(bindparam("resource_pk", type_=_search_table.c.resource_pk.type))
 
 
 @dataclass(frozen=True)
@@ -193,7 +183,6 @@ class _Statements:
     get: Select
     get_for_update: Select
     insert: Insert
-    insert_indexed: Select  # PostgreSQL
     update: Update
     delete: Delete
     unindex: Delete
@@ -212,7 +201,6 @@ def _statements(model: type[ResourceMixin]) -> _Statements:
         # A row lock on PostgreSQL; SQLite write transactions are already exclusive (renders no FOR UPDATE).
         get_for_update=read.where(c.id == bindparam("resource_id")).with_for_update(),
         insert=table.insert(),
-        insert_indexed=_insert_indexed(table),
         update=table.update().where(c.pk == bindparam("row_pk")),
         delete=table.delete().where(c.pk == bindparam("row_pk")),
         unindex=_search_table.delete().where(
@@ -224,12 +212,16 @@ def _statements(model: type[ResourceMixin]) -> _Statements:
 # Why: docs/decisions/0046-core-write-path-and-cached-subscriptions.md
 class DocumentRepository:
     """Writes are Core statements on the unit of work's connection: a create is one INSERT (its pk from
-    RETURNING / lastrowid) and one executemany of its search rows; an update or delete works on a row that
+    RETURNING / lastrowid) and one executemany of its search rows, or on PostgreSQL part of the unit of
+    work's deferred inserts (`deferred`: store/deferred_inserts.py); an update or delete works on a row that
     `get(..., for_update=True)` locked."""
 
-    def __init__(self, session: Session, model: type[ResourceMixin]) -> None:
+    def __init__(
+        self, session: Session, model: type[ResourceMixin], deferred: DeferredInserts | None = None
+    ) -> None:
         self.session = session
         self.model = model
+        self.deferred = deferred
         self._sql = _statements(model)
 
     def get(self, resource_id: str, *, for_update: bool = False) -> DocumentRow | None:
@@ -255,13 +247,12 @@ class DocumentRepository:
             **_promoted_values(self.model, document),
             **columns,
         }
+        if self.deferred is not None:
+            self.deferred.add_resource(self.model, {**values, **self._leaf_parameters(document)})
+            return DocumentRow(None, values["id"], document, 1)
         connection = self.session.connection()
-        if connection.dialect.name == "postgresql":
-            leaves = self._leaf_parameters(document)
-            pk = connection.execute(self._sql.insert_indexed, {**values, **leaves}).scalar_one()
-        else:
-            pk = connection.execute(self._sql.insert, values).inserted_primary_key[0]
-            self._index(connection, pk, document)
+        pk = connection.execute(self._sql.insert, values).inserted_primary_key[0]
+        self._index(connection, pk, document)
         return DocumentRow(pk, values["id"], document, 1)
 
     def replace(self, row: DocumentRow, document: dict, **columns: Any) -> DocumentRow:

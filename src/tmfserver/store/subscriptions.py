@@ -94,6 +94,11 @@ class SubscriberCache:
             return snapshot
         return self._load(connection, version)
 
+    def cached(self) -> HubSnapshot | None:
+        """The subscriptions as last loaded, whatever the database holds now (store/deferred_inserts.py
+        writes only while `hub_version` still holds their version)."""
+        return self._snapshot
+
     def _load(self, connection: Connection, version: int | None) -> HubSnapshot:
         by_api: dict[str, list[Subscriber]] = {}
         for pk, api, callback, raw in connection.execute(_LOAD):
@@ -110,7 +115,7 @@ _caches: weakref.WeakKeyDictionary[Engine, SubscriberCache] = weakref.WeakKeyDic
 _caches_lock = threading.Lock()
 
 
-def _cache_for(engine: Engine) -> SubscriberCache:
+def cache_for(engine: Engine) -> SubscriberCache:
     cache = _caches.get(engine)
     if cache is None:
         with _caches_lock:
@@ -126,7 +131,7 @@ def subscribers(session: Session, api: str, version: int | None) -> tuple[Subscr
     read = session.info.get(_READ_IN_TRANSACTION)
     if read is None or read[0] is not transaction:
         connection = session.connection()
-        read = (transaction, _cache_for(connection.engine).current(connection, version))
+        read = (transaction, cache_for(connection.engine).current(connection, version))
         session.info[_READ_IN_TRANSACTION] = read
     return read[1].of(api)
 

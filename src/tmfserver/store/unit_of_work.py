@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..domain.lifecycle import StateChange
 from . import outbox
 from .db import SINGLE_READ
+from .deferred_inserts import DeferredInserts
 from .errors import database_errors
 from .idempotency import IdempotencyRepository
 from .models import CancelResourceOrder, ResourceMixin, ResourceOrder, StateHistory
@@ -57,13 +58,24 @@ def use_immediate_transactions_on_sqlite(engine: Engine) -> None:
 
 
 class UnitOfWork:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, session: Session, deferred: DeferredInserts | None = None) -> None:
+        self._session = session
+        # PostgreSQL: inserts kept back and sent together (store/deferred_inserts.py); None on SQLite.
+        self.deferred = deferred
+
+    @property
+    def session(self) -> Session:
+        """The session, for a statement of its own: the inserts kept back so far are sent first, so that
+        the statement sees them and the order of the writes is kept."""
+        if self.deferred:
+            self.deferred.send_in_transaction()
+        return self._session
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run `action` once the transaction this unit of work belongs to has committed (in a batch of the
         SQLite writer: the batch's commit, not the end of this unit of work)."""
         session = self.session
+        session.connection()  # PostgreSQL: a transaction of the session, whose commit runs `action`
 
         def committed(_session: Session) -> None:
             if session.in_nested_transaction():  # a savepoint released (reported as a commit too)
@@ -74,10 +86,13 @@ class UnitOfWork:
         event.listen(session, "after_commit", committed)
 
     def publish(self, api: str, resource_id: str, envelope: dict) -> None:
-        outbox.publish(self.session, api, resource_id, envelope, time.time())
+        if self.deferred is not None:
+            self.deferred.add_event(api, resource_id, envelope, time.time())
+        else:
+            outbox.publish(self._session, api, resource_id, envelope, time.time())
 
     def repository(self, model: type[ResourceMixin]) -> DocumentRepository:
-        return DocumentRepository(self.session, model)
+        return DocumentRepository(self.session, model, self.deferred)
 
     @property
     def subscriptions(self) -> SubscriptionRepository:
@@ -92,22 +107,23 @@ class UnitOfWork:
     ) -> None:
         if not changes:
             return
-        self.session.connection().execute(
-            _INSERT_HISTORY,
-            [
-                {
-                    "resource_type": resource_type,
-                    "resource_id": resource_id,
-                    "entity": change.entity,
-                    "entity_id": change.entity_id,
-                    "from_state": change.from_state,
-                    "to_state": change.to_state,
-                    "cause": change.cause,
-                    "changed_at": now,
-                }
-                for change in changes
-            ],
-        )
+        rows = [
+            {
+                "resource_type": resource_type,
+                "resource_id": resource_id,
+                "entity": change.entity,
+                "entity_id": change.entity_id,
+                "from_state": change.from_state,
+                "to_state": change.to_state,
+                "cause": change.cause,
+                "changed_at": now,
+            }
+            for change in changes
+        ]
+        if self.deferred is not None:
+            self.deferred.add_history(rows)
+        else:
+            self._session.connection().execute(_INSERT_HISTORY, rows)
 
     def history(self, resource_type: str, resource_id: str) -> list[Row]:
         """The resource's state_history rows (attributes named as the columns), oldest first."""
@@ -153,13 +169,21 @@ def unit_of_work(factory: sessionmaker[Session], *, write: bool) -> Iterator[Uni
             yield UnitOfWork(batch)
         return
     with database_errors(), factory() as session:
-        session.connection(execution_options={"tmf_write": write})
+        deferred = None
+        if write and session.get_bind().dialect.name == "postgresql":
+            deferred = DeferredInserts(session)  # the transaction begins at its first statement, if any
+        else:
+            session.connection(execution_options={"tmf_write": write})
         try:
-            yield UnitOfWork(session)
-            if write:
-                session.commit()
-            else:
+            yield UnitOfWork(session, deferred)
+            if not write:
                 session.rollback()
+            elif deferred and not session.in_transaction() and deferred.send_alone():
+                pass  # one statement, committed on its own
+            else:
+                if deferred:
+                    deferred.send_in_transaction()
+                session.commit()
         except BaseException:
             # A connection that is gone cannot roll back (the error being raised says why); the pool drops it.
             with suppress(SQLAlchemyError):
