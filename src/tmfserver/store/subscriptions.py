@@ -106,7 +106,9 @@ class SubscriberCache:
         snapshot = HubSnapshot(version, MappingProxyType({api: tuple(s) for api, s in by_api.items()}))
         # On PostgreSQL (READ COMMITTED) each statement has its own snapshot: the subscriptions belong to
         # `version` only if the version did not change meanwhile. A value is never reused, so equal = unchanged.
-        if version is not None and connection.execute(_READ_VERSION).scalar_one_or_none() == version:
+        if version is None:
+            self._snapshot = None  # no hub_version row: nothing to check a cached set against
+        elif connection.execute(_READ_VERSION).scalar_one_or_none() == version:
             self._snapshot = snapshot
         return snapshot
 
