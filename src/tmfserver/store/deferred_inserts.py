@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -39,9 +38,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from .models import Delivery, HubVersion, OutboxEvent, ResourceMixin, StateHistory
-from .outbox import INSERT_DELIVERIES, fan_out
+from .outbox import INSERT_DELIVERIES, deliveries_after_insert, event_row, fan_out
 from .repository import insert_search_rows
-from .subscriptions import HUB_VERSION, HUB_VERSION_ID, cache_for, subscribers
+from .subscriptions import HUB_VERSION, HUB_VERSION_ID, cache_for
 
 _event = OutboxEvent.__table__
 _history = StateHistory.__table__
@@ -209,6 +208,12 @@ class DeferredInserts:
     def add_history(self, rows: list[dict[str, Any]]) -> None:
         self.history.extend(rows)
 
+    def send_at_commit(self) -> None:
+        """What is kept back, when the unit of work commits: alone in autocommit if nothing else used the
+        session, else (or if the hub changed) in the session's transaction, which the caller commits."""
+        if self and (self.session.in_transaction() or not self.send_alone()):
+            self.send_in_transaction()
+
     def send_in_transaction(self) -> None:
         """Send what is kept back in the session's transaction (begun here if it is not yet), then the
         deliveries of its events: the events' INSERT returns `hub_version`, as outbox.publish."""
@@ -216,43 +221,45 @@ class DeferredInserts:
             return
         connection = self.session.connection()
         events = {event.envelope["eventId"]: event for event in self.events}
-        rows = connection.execute(*self._take(guarded=False, deliveries=[])).all()
+        statement, parameters = self._compose(guarded=False, deliveries=[])
+        self._forget()
+        rows = connection.execute(statement, parameters).all()
         deliveries = []
         for event_pk, event_id, hub_version in rows if events else ():
             event = events[event_id]
-            candidates = subscribers(self.session, event.api, hub_version)
-            for delivery in fan_out(candidates, event.resource_id, event.envelope, event.now):
-                deliveries.append({"event_pk": event_pk, **delivery})
+            deliveries += deliveries_after_insert(
+                self.session, event_pk, hub_version, event.api, event.resource_id, event.envelope, event.now
+            )
         if deliveries:
             connection.execute(INSERT_DELIVERIES, deliveries)
 
     def send_alone(self) -> bool:
         """Commit what is kept back as one statement in autocommit (the session has no transaction), with
         the deliveries of this process's cached subscriptions. False, with nothing written and nothing
-        taken, when there is no cached version or `hub_version` holds another one: send it in a
-        transaction."""
+        forgotten, when no subscriptions are cached or `hub_version` holds another value than theirs."""
         engine = self.session.get_bind()
         snapshot = cache_for(engine).cached()
-        if snapshot is None or snapshot.version is None:
+        if snapshot is None:
             return False
         deliveries = []
         for event in self.events:
             event_id = event.envelope["eventId"]
             for delivery in fan_out(snapshot.of(event.api), event.resource_id, event.envelope, event.now):
                 deliveries.append({"event_id": event_id, **delivery})
-        statement, parameters = self._take(guarded=True, deliveries=deliveries, keep=True)
+        statement, parameters = self._compose(guarded=True, deliveries=deliveries)
         parameters["hub_expected"] = snapshot.version
         with engine.connect() as connection:
             autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
             written = autocommit.execute(statement, parameters).first() is not None
         if written:
-            self.resource, self.events, self.history = None, [], []
+            self._forget()
         return written
 
-    def _take(
-        self, *, guarded: bool, deliveries: list[dict[str, Any]], keep: bool = False
-    ) -> tuple[Select, dict[str, Any]]:
-        """The statement and its parameters for what is kept back; forgotten here unless `keep`."""
+    def _forget(self) -> None:
+        self.resource, self.events, self.history = None, [], []
+
+    def _compose(self, *, guarded: bool, deliveries: list[dict[str, Any]]) -> tuple[Select, dict[str, Any]]:
+        """The statement and its parameters for what is kept back."""
         shape = _Shape(
             table=self.resource[0].__table__ if self.resource else None,
             events=bool(self.events),
@@ -262,23 +269,14 @@ class DeferredInserts:
         )
         parameters: dict[str, Any] = dict(self.resource[1]) if self.resource else {}
         if self.events:
-            created_at = datetime.now(UTC)
+            # The payload goes as JSON text, cast to jsonb in the statement (one text array for all events).
             rows = [
-                {
-                    "event_id": event.envelope["eventId"],
-                    "api": event.api,
-                    "event_type": event.envelope["eventType"],
-                    "resource_id": event.resource_id,
-                    "payload": json.dumps(event.envelope),
-                    "created_at": created_at,
-                }
-                for event in self.events
+                {**row, "payload": json.dumps(row["payload"])}
+                for row in (event_row(event.api, event.resource_id, event.envelope) for event in self.events)
             ]
             parameters.update(_columns(rows, "ev", _EVENT_COLUMNS))
         if self.history:
             parameters.update(_columns(self.history, "hist", _HISTORY_COLUMNS))
         if deliveries:
             parameters.update(_columns(deliveries, "dl", _DELIVERY_COLUMNS))
-        if not keep:
-            self.resource, self.events, self.history = None, [], []
         return _statement(shape), parameters

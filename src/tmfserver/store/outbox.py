@@ -34,7 +34,15 @@ def publish(session: Session, api: str, resource_id: str, envelope: dict, now: f
     the `hub_version` that the event's INSERT returns (store/subscriptions.py). On PostgreSQL a unit of work
     sends its events with its other inserts instead (store/deferred_inserts.py)."""
     connection = session.connection()
-    event = {
+    event_pk, hub_version = connection.execute(_INSERT_EVENT, event_row(api, resource_id, envelope)).one()
+    rows = deliveries_after_insert(session, event_pk, hub_version, api, resource_id, envelope, now)
+    if rows:
+        connection.execute(INSERT_DELIVERIES, rows)
+
+
+def event_row(api: str, resource_id: str, envelope: dict) -> dict[str, Any]:
+    """The `outbox_event` row of one event (its `payload`: the envelope)."""
+    return {
         "event_id": envelope["eventId"],
         "api": api,
         "event_type": envelope["eventType"],
@@ -42,13 +50,21 @@ def publish(session: Session, api: str, resource_id: str, envelope: dict, now: f
         "payload": envelope,
         "created_at": datetime.now(UTC),
     }
-    event_pk, hub_version = connection.execute(_INSERT_EVENT, event).one()
-    rows = [
-        {"event_pk": event_pk, **delivery}
-        for delivery in fan_out(subscribers(session, api, hub_version), resource_id, envelope, now)
-    ]
-    if rows:
-        connection.execute(INSERT_DELIVERIES, rows)
+
+
+def deliveries_after_insert(
+    session: Session,
+    event_pk: int,
+    hub_version: int | None,
+    api: str,
+    resource_id: str,
+    envelope: dict,
+    now: float,
+) -> list[dict[str, Any]]:
+    """The delivery rows of an event inserted in the session's transaction, given the `hub_version` its
+    INSERT returned: the subscriptions that transaction sees (`subscribers`), matched by `fan_out`."""
+    candidates = subscribers(session, api, hub_version)
+    return [{"event_pk": event_pk, **row} for row in fan_out(candidates, resource_id, envelope, now)]
 
 
 def fan_out(

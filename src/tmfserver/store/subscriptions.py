@@ -95,8 +95,8 @@ class SubscriberCache:
         return self._load(connection, version)
 
     def cached(self) -> HubSnapshot | None:
-        """The subscriptions as last loaded, whatever the database holds now (store/deferred_inserts.py
-        writes only while `hub_version` still holds their version)."""
+        """The subscriptions as last loaded, whatever the database holds now, or None; a cached set always
+        has its `hub_version` value (store/deferred_inserts.py writes only while the row still holds it)."""
         return self._snapshot
 
     def _load(self, connection: Connection, version: int | None) -> HubSnapshot:

@@ -178,12 +178,10 @@ def unit_of_work(factory: sessionmaker[Session], *, write: bool) -> Iterator[Uni
             yield UnitOfWork(session, deferred)
             if not write:
                 session.rollback()
-            elif deferred and not session.in_transaction() and deferred.send_alone():
-                pass  # one statement, committed on its own
             else:
-                if deferred:
-                    deferred.send_in_transaction()
-                session.commit()
+                if deferred is not None:
+                    deferred.send_at_commit()
+                session.commit()  # nothing to commit when the inserts went alone
         except BaseException:
             # A connection that is gone cannot roll back (the error being raised says why); the pool drops it.
             with suppress(SQLAlchemyError):
